@@ -1,0 +1,162 @@
+"""params.yaml → frozen dataclasses, one per pipeline section.
+
+Every knob of the pipeline lives in ``params.yaml``; each stage reads its own section through
+``load_section``. The whole file is validated on every load, so a typo anywhere fails early with
+the dotted key and the file name instead of being silently ignored.
+
+Adding a knob: add a field (with a commented default) to the section's dataclass and to
+``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A params file that does not match the schema; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class FaceModelParams:
+    """Which 3D Morphable Model the pipeline uses (DESIGN.md, "Face model")."""
+
+    kind: Literal["synthetic", "sfm", "bfm", "bfm68"] = "synthetic"
+    path: str | None = None  # model file or folder; required unless kind == "synthetic"
+    n_shape: int = 40  # shape components used downstream (the paper: 40)
+    n_expression: int = 10  # expression components used downstream (the paper: 10)
+    preview_size: int = 192  # pixels per tile of reports/figures/face_model.png
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole params.yaml."""
+
+    seed: int = 0  # global seed; every stage derives its own generators from it
+    device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    face_model: FaceModelParams = field(default_factory=FaceModelParams)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against type ``tp`` and convert containers; raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, source)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(value, option, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{source}: {key} = {value!r} is not a {_type_name(tp)}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            choices = ", ".join(repr(c) for c in typing.get_args(tp))
+            raise ConfigError(f"{source}: {key} = {value!r}; expected one of {choices}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
+        items = [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        _, val_tp = typing.get_args(tp)
+        return {k: _convert(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{source}: {key} = {value!r} must be a {tp.__name__}, not a bool")
+    if not isinstance(value, tp):
+        raise ConfigError(
+            f"{source}: {key} = {value!r} must be a {tp.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {prefix or 'the top level'} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        dotted = ", ".join(f"{prefix}.{k}" if prefix else str(k) for k in unknown)
+        raise ConfigError(
+            f"{source}: unknown key(s) {dotted}; known: {', '.join(sorted(names))}"
+        )
+    kwargs = {
+        name: _convert(value, hints[name], f"{prefix}.{name}" if prefix else name, source)
+        for name, value in data.items()
+    }
+    return cls(**kwargs)
+
+
+def params_from_dict(data: dict[str, Any], source: str = "<dict>") -> Params:
+    """Validate a parsed params mapping; ``source`` names it in error messages."""
+    return _build(Params, data, "", source)
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate a params.yaml file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the project root)")
+    with path.open(encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    return params_from_dict(data or {}, str(path))
+
+
+def load_section(name: str, path: Path | str = DEFAULT_PARAMS) -> Any:
+    """One section of a validated params file (the whole file is checked)."""
+    params = load_params(path)
+    if name not in {f.name for f in dataclasses.fields(Params)}:
+        raise ConfigError(f"{path}: no section {name!r} in the schema")
+    return getattr(params, name)
+
+
+def as_dict(obj: Any) -> Any:
+    """A plain, YAML/JSON-serialisable copy of a params dataclass (for checkpoints)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: as_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [as_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: as_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when a GPU is present, else ``"cpu"``; others pass through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device = {device!r} but no CUDA device is available; use 'auto'")
+    return device
