@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
+from voice2mesh.synth.spec import SynthParams
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -44,6 +46,7 @@ class Params:
     seed: int = 0  # global seed; every stage derives its own generators from it
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
+    synth: SynthParams = field(default_factory=SynthParams)
 
 
 def _type_name(tp: Any) -> str:
@@ -104,14 +107,15 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         dotted = ", ".join(f"{prefix}.{k}" if prefix else str(k) for k in unknown)
-        raise ConfigError(
-            f"{source}: unknown key(s) {dotted}; known: {', '.join(sorted(names))}"
-        )
+        raise ConfigError(f"{source}: unknown key(s) {dotted}; known: {', '.join(sorted(names))}")
     kwargs = {
         name: _convert(value, hints[name], f"{prefix}.{name}" if prefix else name, source)
         for name, value in data.items()
     }
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as error:  # a section's own range checks
+        raise ConfigError(f"{source}: {error}") from error
 
 
 def params_from_dict(data: dict[str, Any], source: str = "<dict>") -> Params:

@@ -39,9 +39,6 @@ def model_path(request, tmp_path, tiny_face):
 
     kind = request.param
     if kind == "synthetic":
-        pytest.importorskip(
-            "voice2mesh.facemodel.synthetic", reason="synthetic model module not written yet"
-        )
         return None
     return {
         "sfm": lambda: assets("sfm", "sfm_shape_3448.npz"),

@@ -106,8 +106,12 @@ class MorphableModel:
             (int(self.landmarks.max()) < n, "landmark vertex id out of range"),
         ]
         if self.triangles is not None:
-            checks.append((self.triangles.ndim == 2 and self.triangles.shape[1] == 3,
-                           "triangles must be (F, 3)"))
+            checks.append(
+                (
+                    self.triangles.ndim == 2 and self.triangles.shape[1] == 3,
+                    "triangles must be (F, 3)",
+                )
+            )
             checks.append((int(self.triangles.max()) < n, "triangle vertex id out of range"))
         for ok, message in checks:
             if not ok:
@@ -228,7 +232,9 @@ class MorphableModel:
         if self.gender_shape is None:
             return np.zeros(self.n_shape, np.float32)
         if gender not in self.gender_shape:
-            raise KeyError(f"unknown gender {gender!r}; expected one of {sorted(self.gender_shape)}")
+            raise KeyError(
+                f"unknown gender {gender!r}; expected one of {sorted(self.gender_shape)}"
+            )
         return self.gender_shape[gender]
 
     def mean_vertices(self, gender: str | None = None) -> np.ndarray:

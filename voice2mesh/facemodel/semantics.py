@@ -93,7 +93,8 @@ def derive_regions(mean: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndar
 
     def box(ids: list[int], px: float = pad, py: float = pad) -> tuple[np.ndarray, np.ndarray]:
         pts = lm[ids, :2]
-        return pts.min(0) - [px, py], pts.max(0) + [px, py]
+        margin = np.array([px, py])
+        return pts.min(0) - margin, pts.max(0) + margin
 
     regions = {
         "left_eye": box(list(range(36, 42))),

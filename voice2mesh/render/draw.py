@@ -7,10 +7,11 @@ Images are (H, W, 3) uint8 RGB arrays; (H, W) grayscale inputs are promoted to R
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from voice2mesh.io import atomic_path
 from voice2mesh.render.rasterize import RenderResult
@@ -148,10 +149,10 @@ def image_grid(
         ink = (0, 0, 0) if background > 127 else (255, 255, 255)
         for i, text in enumerate(row_labels or []):
             h = _text_extent([text])[1]
-            pen.text((pad, int(y0[i]) + (heights[i] - h) // 2), text, fill=ink)
+            pen.text((pad, int(y0[i]) + (heights[i] - h) // 2), text, fill=ink, font=label_font())
         for j, text in enumerate(col_labels or []):
             w = _text_extent([text])[0]
-            pen.text((int(x0[j]) + (widths[j] - w) // 2, pad), text, fill=ink)
+            pen.text((int(x0[j]) + (widths[j] - w) // 2, pad), text, fill=ink, font=label_font())
         grid = np.asarray(canvas).copy()
     return grid
 
@@ -172,8 +173,20 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def label_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (shipped with matplotlib; has σ, °, ±), or PIL's default font."""
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return ImageFont.truetype(str(path), 13)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
+
+
 def _text_extent(texts: list[str]) -> tuple[int, int]:
     """(width, height) in pixels from the drawing origin of the largest of ``texts``."""
     pen = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    boxes = [pen.textbbox((0, 0), text) for text in texts]
+    boxes = [pen.textbbox((0, 0), text, font=label_font()) for text in texts]
     return max(int(b[2]) for b in boxes), max(int(b[3]) for b in boxes)

@@ -1,0 +1,58 @@
+"""The ``voice2mesh`` command line.
+
+voice2mesh facemodel preview --model synthetic --out face_model.png
+voice2mesh facemodel preview --model sfm --path sfm_shape_3448.npz --out sfm.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from voice2mesh.facemodel.loaders import LOADERS, load_model
+
+
+def _facemodel_preview(args: argparse.Namespace) -> int:
+    from voice2mesh.render import save_png
+    from voice2mesh.report.face_model import face_model_sheet, face_model_summary
+
+    model = load_model(args.model, args.path)
+    save_png(args.out, face_model_sheet(model, size=args.size))
+    print(json.dumps(face_model_summary(model), indent=2, sort_keys=True))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice2mesh", description="Voice → 3D face model.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    facemodel = commands.add_parser("facemodel", help="inspect 3D Morphable Models")
+    facemodel_commands = facemodel.add_subparsers(dest="action", required=True)
+    preview = facemodel_commands.add_parser("preview", help="render a model's preview sheet")
+    preview.add_argument("--model", choices=sorted(LOADERS), default="synthetic")
+    preview.add_argument("--path", type=Path, default=None, help="model file or folder")
+    preview.add_argument("--out", type=Path, required=True, help="PNG to write")
+    preview.add_argument("--size", type=int, default=192, help="pixels per tile")
+    preview.set_defaults(handler=_facemodel_preview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s: %(message)s"
+    )
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
+        print(f"voice2mesh: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Figures and summaries that the pipeline writes into reports/ and metrics/."""
