@@ -1,0 +1,1 @@
+"""On-disk dataset formats: VoxCeleb1 / VGGFace layouts, manifests, ibug .pts files."""

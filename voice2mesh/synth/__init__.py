@@ -1,0 +1,1 @@
+"""The synthetic Voxceleb-3D world."""
