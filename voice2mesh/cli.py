@@ -26,6 +26,18 @@ def _facemodel_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_preview(args: argparse.Namespace) -> int:
+    from voice2mesh.render import save_png
+    from voice2mesh.report.synthetic_world import preview_rows, world_sheet
+    from voice2mesh.synth.truth import read_truth
+
+    model = load_model(args.model, args.model_path)
+    rows = preview_rows(read_truth(args.root / "truth"), args.identities)
+    save_png(args.out, world_sheet(args.root, model, rows, size=args.size))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voice2mesh", description="Voice → 3D face model.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -39,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, required=True, help="PNG to write")
     preview.add_argument("--size", type=int, default=192, help="pixels per tile")
     preview.set_defaults(handler=_facemodel_preview)
+
+    synth = commands.add_parser("synth", help="the synthetic Voxceleb-3D world")
+    synth_commands = synth.add_subparsers(dest="action", required=True)
+    sheet = synth_commands.add_parser("preview", help="contact sheet of a generated world")
+    sheet.add_argument("--root", type=Path, default=Path("data/synthetic"), help="world folder")
+    sheet.add_argument("--out", type=Path, required=True, help="PNG to write")
+    sheet.add_argument("--identities", type=int, default=6, help="rows of the sheet")
+    sheet.add_argument("--size", type=int, default=128, help="pixels per tile")
+    sheet.add_argument(
+        "--model",
+        choices=sorted(LOADERS),
+        default="synthetic",
+        help="the world's face model (face_model.kind)",
+    )
+    sheet.add_argument("--model-path", type=Path, default=None, help="face_model.path")
+    sheet.set_defaults(handler=_synth_preview)
     return parser
 
 

@@ -40,6 +40,57 @@ class FaceModelParams:
 
 
 @dataclass(frozen=True)
+class IntersectParams:
+    """Where VoxCeleb1 and VGGFace live, and how identities are split (stage ``intersect``)."""
+
+    voxceleb_root: str = "data/synthetic/voxceleb1"  # holds vox1_meta.csv and wav/
+    vggface_root: str = "data/synthetic/vggface"  # one folder per VGGFace1 ID
+    meta_file: str | None = None  # default: <voxceleb_root>/vox1_meta.csv
+    test_initials: str = "ABCDE"  # names starting with these letters are the test split
+    unknown_ids: Literal["error", "drop"] = "error"  # wav ids missing from the meta file
+    image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+    out: str = "data/manifest"
+
+
+@dataclass(frozen=True)
+class LandmarksParams:
+    """68-point landmark detection (stage ``landmarks``)."""
+
+    backend: Literal["pts", "fan"] = "pts"  # pts: .pts files beside the images; fan: 3D-FAN
+    batch_size: int = 16  # images per detector call
+    max_reject_fraction: float = 0.5  # fail the stage when more images than this are rejected
+    out: str = "data/landmarks"
+
+
+@dataclass(frozen=True)
+class FeaturesParams:
+    """VAD + normalised 64-bin log-mel per utterance (stage ``features``)."""
+
+    shard_size: int = 256  # utterances per shard file
+    workers: int = 2  # processes; the output does not depend on it
+    min_speech_s: float = 0.5  # utterances with less speech after VAD are rejected
+    max_reject_fraction: float = 0.5  # fail the stage when more utterances are rejected
+    out: str = "data/features"
+
+
+@dataclass(frozen=True)
+class FitParams:
+    """Batched MAP fitting of the 3DMM to the landmarks (stage ``fit3dmm``)."""
+
+    landmark_sigma: float = 0.02  # landmark noise std as a fraction of the face size
+    shape_prior: float = 1.0  # weight of the Gaussian shape prior (1 = the model's prior)
+    expression_prior: float = 1.0  # weight of the Gaussian expression prior
+    n_iterations: int = 10  # alternating pose / coefficient iterations
+    n_refine: int = 4  # joint Gauss-Newton steps afterwards
+    max_residual_norm: float = 0.1  # reject fits whose RMS residual exceeds this × face size
+    min_valid: int = 20  # reject images with fewer usable landmarks
+    reference: Literal["best_frontal", "mean"] = "best_frontal"  # per-identity reference rule
+    batch_size: int = 256  # images solved together
+    max_reject_fraction: float = 0.5  # fail the stage when more fits are rejected
+    out: str = "data/fits"
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole params.yaml."""
 
@@ -47,6 +98,10 @@ class Params:
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
     synth: SynthParams = field(default_factory=SynthParams)
+    intersect: IntersectParams = field(default_factory=IntersectParams)
+    landmarks: LandmarksParams = field(default_factory=LandmarksParams)
+    features: FeaturesParams = field(default_factory=FeaturesParams)
+    fit3dmm: FitParams = field(default_factory=FitParams)
 
 
 def _type_name(tp: Any) -> str:

@@ -1,0 +1,66 @@
+"""Stage ``features``: VAD + normalised 64-bin log-mel of every manifest utterance.
+
+Reads:  params ``features``; ``data/manifest/voices.csv`` and the wav files.
+Writes: ``data/features/`` (``shard_NNNNN.npz``, ``index.csv``, ``rejects.csv``; see
+        ``voice2mesh.audio.features``) and ``metrics/features.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from voice2mesh.audio import extract_features
+from voice2mesh.config import Params, load_params
+from voice2mesh.data.manifest import read_manifests
+from voice2mesh.io import write_json
+
+METRICS = Path("metrics/features.json")
+
+log = logging.getLogger("stages.features")
+
+
+def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
+    """Extract features for all manifest utterances; return counts."""
+    cfg = params.features
+    voices = read_manifests(Path(params.intersect.out)).voices
+    bar = lambda it: tqdm(it, total=len(voices), desc="features", disable=quiet)  # noqa: E731
+    index, rejects = extract_features(
+        voices,
+        Path("."),
+        Path(cfg.out),
+        shard_size=cfg.shard_size,
+        workers=cfg.workers,
+        min_speech_s=cfg.min_speech_s,
+        max_reject_fraction=cfg.max_reject_fraction,
+        progress=bar,
+    )
+    for row in rejects.itertuples():
+        log.warning("rejected %s: %s", row.path, row.reason)
+    counts = {
+        "utterances": len(voices),
+        "extracted": len(index),
+        "rejected": rejects.reason_code.value_counts().sort_index().to_dict(),
+        "frames": int(index.n_frames.sum()),
+        "speech_hours": round(float(index.speech_s.sum()) / 3600, 4),
+        "resampled": int(index.resampled.astype(bool).sum()),
+        "mixed_down": int(index.mixed_down.astype(bool).sum()),
+    }
+    write_json(metrics, counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    run(load_params(args.params), quiet=args.quiet)
+
+
+if __name__ == "__main__":
+    main()

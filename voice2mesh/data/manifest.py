@@ -1,0 +1,161 @@
+"""Manifests: the identities that have both voices and faces, split by name initial.
+
+``data/manifest/`` holds five CSV tables written by the ``intersect`` stage:
+
+    identities.csv  identity, name, gender, nationality, split, n_utterances, n_images
+    voices.csv      identity, name, split, video, utterance, path, bytes, duration_s, ...
+    faces.csv       identity, name, split, path, bytes
+    dropped.csv     what was left out and why: kind (identity/utterance/face folder), key, reason
+    malformed.csv   malformed meta-file rows: line, text, reason
+
+VoxCeleb1's split for cross-modal work (Nagrani et al. 2018; Wen et al. 2019; the paper): names
+starting with A–E are test identities, F–Z train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from voice2mesh.data.voxceleb import DatasetError, Meta
+from voice2mesh.io import atomic_path
+
+TABLES: tuple[str, ...] = ("identities", "voices", "faces", "dropped", "malformed")
+
+
+@dataclass(frozen=True)
+class Manifests:
+    identities: pd.DataFrame
+    voices: pd.DataFrame
+    faces: pd.DataFrame
+    dropped: pd.DataFrame
+    malformed: pd.DataFrame
+
+    def counts(self) -> dict:
+        """Counts per split and modality and dropped items per reason (for metrics)."""
+        out: dict = {"identities": {}, "utterances": {}, "images": {}}
+        for split in ("train", "test"):
+            out["identities"][split] = int((self.identities.split == split).sum())
+            out["utterances"][split] = int((self.voices.split == split).sum())
+            out["images"][split] = int((self.faces.split == split).sum())
+        reasons = self.dropped.groupby(["kind", "reason_code"]).size()
+        out["dropped"] = {f"{kind}.{code}": int(n) for (kind, code), n in reasons.items()}
+        out["malformed_meta_rows"] = len(self.malformed)
+        return out
+
+
+def split_of(name: str, test_initials: str) -> str:
+    """``"test"`` when the name starts with one of ``test_initials`` (case-insensitive)."""
+    return "test" if name[:1].upper() in test_initials.upper() else "train"
+
+
+def _dropped(kind: str, key: pd.Series, code: str, reason: str | pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"kind": kind, "key": key.astype(str), "reason_code": code, "reason": reason}
+    )
+
+
+def build_manifests(
+    meta: Meta,
+    voices: pd.DataFrame,
+    unreadable: pd.DataFrame,
+    faces: pd.DataFrame,
+    *,
+    test_initials: str = "ABCDE",
+    unknown_ids: str = "error",
+    meta_path: str = "vox1_meta.csv",
+) -> Manifests:
+    """Intersect voices and faces through the meta file.
+
+    Args:
+        meta: parsed meta file.
+        voices: ``scan_voices`` table; unreadable: its unreadable files.
+        faces: ``scan_faces`` table.
+        test_initials: name initials of the test split.
+        unknown_ids: ``"error"`` or ``"drop"`` for wav folders whose id is not in the meta file.
+        meta_path: the meta file's path, for messages.
+
+    Raises:
+        DatasetError: unknown ids (with ``unknown_ids="error"``) or an empty intersection.
+    """
+    table = meta.table
+    unknown = sorted(set(voices.identity) - set(table.identity))
+    if unknown and unknown_ids == "error":
+        shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise DatasetError(
+            f"{len(unknown)} wav folder id(s) are missing from {meta_path}: {shown}. Use the full "
+            "VoxCeleb1 meta file, or set intersect.unknown_ids: drop to leave them out"
+        )
+    with_voice = set(voices.identity)
+    with_face = set(faces.name)
+    keep = table[table.identity.isin(with_voice) & table.name.isin(with_face)].copy()
+    if keep.empty:
+        raise DatasetError(
+            f"no identity has both utterances and a face folder (meta {len(table)} rows, "
+            f"{len(with_voice)} wav ids, {len(with_face)} face folders). Check that the face "
+            "folders are named by the meta file's 'VGGFace1 ID' column"
+        )
+    keep["split"] = [split_of(n, test_initials) for n in keep.name]
+    info = keep[["identity", "name", "split"]]
+    voice_rows = info.merge(voices, on="identity", how="inner")
+    face_rows = info.merge(faces, on="name", how="inner")
+    keep["n_utterances"] = keep.identity.map(voice_rows.identity.value_counts())
+    keep["n_images"] = keep.name.map(face_rows.name.value_counts())
+    no_face = table[table.identity.isin(with_voice) & ~table.name.isin(with_face)]
+    no_voice = table[~table.identity.isin(with_voice)]
+    stray = sorted(with_face - set(table.name))
+    dropped = pd.concat(
+        [
+            _dropped(
+                "identity", no_face.identity, "no_face_folder", "no VGGFace folder with this name"
+            ),
+            _dropped("identity", no_voice.identity, "no_utterances", "no wav files under wav/<id>"),
+            _dropped(
+                "face_folder",
+                pd.Series(stray, dtype=str),
+                "not_in_meta",
+                f"folder name is not a VGGFace1 ID in {meta_path}",
+            ),
+            _dropped(
+                "identity",
+                pd.Series(unknown, dtype=str),
+                "not_in_meta",
+                f"wav folder id is not in {meta_path}",
+            ),
+            _dropped("utterance", unreadable.path, "unreadable", unreadable.reason),
+        ],
+        ignore_index=True,
+    )
+    return Manifests(
+        identities=keep.sort_values("identity").reset_index(drop=True),
+        voices=voice_rows.sort_values("path").reset_index(drop=True),
+        faces=face_rows.sort_values("path").reset_index(drop=True),
+        dropped=dropped,
+        malformed=meta.malformed,
+    )
+
+
+def write_manifests(manifests: Manifests, folder: Path) -> None:
+    """Write the five tables as CSV (atomically, deterministic order)."""
+    for field in fields(manifests):
+        with atomic_path(Path(folder) / f"{field.name}.csv") as tmp:
+            getattr(manifests, field.name).to_csv(tmp, index=False)
+
+
+def read_manifests(folder: Path) -> Manifests:
+    """Load the tables written by ``write_manifests``."""
+    folder = Path(folder)
+    missing = [t for t in TABLES if not (folder / f"{t}.csv").is_file()]
+    if missing:
+        raise DatasetError(
+            f"{folder}: manifest tables {missing} missing; run `dvc repro intersect`"
+        )
+    read = {
+        t: pd.read_csv(
+            folder / f"{t}.csv", dtype={"utterance": str, "key": str}, keep_default_na=False
+        )
+        for t in TABLES
+    }
+    return Manifests(**read)
