@@ -22,7 +22,6 @@ same bytes whatever the number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from voice2mesh.audio.io import AudioError, read_wav
 from voice2mesh.audio.logmel import log_mel, normalize
 from voice2mesh.audio.vad import vad
 from voice2mesh.io import atomic_path
+from voice2mesh.parallel import ordered_map
 
 SAMPLE_RATE = 16000
 INDEX_COLUMNS = [
@@ -103,13 +103,7 @@ def _write_shard(folder: Path, k: int, features: list[np.ndarray]) -> None:
 def _results(
     jobs: list[tuple[str, str, Path]], min_speech_s: float, workers: int
 ) -> Iterator[dict]:
-    work = partial(_process, min_speech_s=min_speech_s)
-    if workers <= 1:
-        yield from map(work, jobs)
-        return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(work, jobs, chunksize=4)  # results in manifest order
+    yield from ordered_map(partial(_process, min_speech_s=min_speech_s), jobs, workers)
 
 
 def extract_features(

@@ -15,7 +15,6 @@ number of worker processes.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from PIL import Image
 from voice2mesh.data.pts import write_pts
 from voice2mesh.facemodel import MorphableModel
 from voice2mesh.io import atomic_path
+from voice2mesh.parallel import ordered_map
 from voice2mesh.synth.anatomy import measure, within_gender_z
 from voice2mesh.synth.images import face_image, identity_colours, sample_pose
 from voice2mesh.synth.names import make_names, make_nationalities
@@ -203,12 +203,8 @@ def generate_world(
         {k: np.array([i.anatomy_z[k] for i in identities]) for k in identities[0].anatomy_z}
     )
     args = (model, spec, root, seed, corr)
-    if workers <= 1:
-        _init_worker(*args)
-        return identities, list(progress(map(_generate, identities)))
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
-        results = list(progress(pool.imap(_generate, identities, chunksize=4)))
+    work = ordered_map(_generate, identities, workers, initializer=_init_worker, initargs=args)
+    results = list(progress(work))
     return identities, results
 
 
