@@ -8,10 +8,10 @@ Writes: ``reports/figures/face_model.png`` (mean, male/female means, ±3σ of th
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
+from stages.common import stage_args
 from voice2mesh.config import FaceModelParams, load_params
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.io import write_json
@@ -36,10 +36,7 @@ def run(cfg: FaceModelParams, figure: Path = FIGURE, metrics: Path = METRICS) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params).face_model)
 
 

@@ -7,12 +7,12 @@ Writes: ``data/features/`` (``shard_NNNNN.npz``, ``index.csv``, ``rejects.csv``;
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from tqdm import tqdm
 
+from stages.common import stage_args
 from voice2mesh.audio import extract_features
 from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
@@ -54,11 +54,7 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params), quiet=args.quiet)
 
 

@@ -9,12 +9,12 @@ Writes: ``data/fits/`` (fits, rejects, references; see ``voice2mesh.fitting.stor
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from stages.common import stage_args
 from voice2mesh.config import Params, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.facemodel.loaders import load_from_params
@@ -48,10 +48,6 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
     reasons = diverged_reasons(
         result, max_residual_norm=cfg.max_residual_norm, min_valid=cfg.min_valid
     )
-    reasons = [
-        r or (None if ok else "did not converge")
-        for r, ok in zip(reasons, result.converged, strict=True)
-    ]
     usable = np.array([r is None for r in reasons])
     if 1 - usable.mean() > cfg.max_reject_fraction:
         first = next(r for r in reasons if r)
@@ -62,26 +58,14 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
     refs = build_references(index.identity.to_numpy(), result, cfg.reference, usable=usable)
     identities = read_manifests(Path(params.intersect.out)).identities
     stored = write_fits(Path(cfg.out), index, result, reasons, refs, identities)
-    summary = {
-        "images": len(index),
-        "usable": int(usable.sum()),
-        "rejected": len(index) - int(usable.sum()),
-        "converged_fraction": round(float(result.converged.mean()), 4),
-        "residual_px_median": round(float(np.nanmedian(result.residual_px[usable])), 4),
-        "residual_norm_median": round(float(np.nanmedian(result.residual_norm[usable])), 5),
-        "references": stored.references.split.value_counts().sort_index().to_dict(),
-        "reference_rule": cfg.reference,
-    }
+    summary = stored.summary() | {"reference_rule": cfg.reference}
     write_json(metrics, summary)
     log.info("%s", summary)
     return summary
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params))
 
 

@@ -10,12 +10,10 @@ Writes: ``metrics/fit3dmm_truth.json``: per-image fits and per-identity referenc
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
+from stages.common import stage_args
 from voice2mesh.config import Params, load_params
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.fitting.quality import fit_quality
@@ -38,25 +36,19 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
     truth = read_truth(truth_dir)
     model = load_from_params(params.face_model)
     fits = read_fits(Path(params.fit3dmm.out))
-    ks = model.n_shape
-    use = fits.usable
-    names = fits.index.name[use]
+    images = fits.index[fits.usable]
+    refs = fits.references
     per_image = fit_quality(
         model,
-        fits.result.shape[use],
-        np.stack([truth.shape_of(n)[:ks] for n in names]),
-        fits.index.join(
-            fits.index.identity.map(
-                dict(zip(fits.references.identity, fits.references.gender, strict=True))
-            ).rename("g")
-        ).g[use],
+        fits.result.shape[fits.usable],
+        truth.shapes_of(images.name, model.n_shape),
+        truth.genders_of(images.name),
     )
-    refs = fits.references
     per_identity = fit_quality(
         model,
         fits.reference_shape,
-        np.stack([truth.shape_of(n)[:ks] for n in refs.name]),
-        refs.gender.to_numpy(),
+        truth.shapes_of(refs.name, model.n_shape),
+        truth.genders_of(refs.name),
     )
     summary = {
         "images": per_image,
@@ -69,10 +61,7 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params))
 
 

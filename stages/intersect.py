@@ -8,10 +8,10 @@ Writes: ``data/manifest/`` (identities, voices, faces, dropped, malformed tables
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
+from stages.common import stage_args
 from voice2mesh.config import IntersectParams, load_params
 from voice2mesh.data.manifest import build_manifests, write_manifests
 from voice2mesh.data.voxceleb import read_meta, scan_faces, scan_voices
@@ -47,10 +47,7 @@ def run(cfg: IntersectParams, metrics: Path = METRICS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params).intersect)
 
 

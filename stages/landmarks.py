@@ -8,12 +8,12 @@ Writes: ``data/landmarks/`` (``landmarks.npz`` points (M, 68, 2) in (x, row) pix
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from tqdm import tqdm
 
+from stages.common import stage_args
 from voice2mesh.config import Params, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import write_json
@@ -57,11 +57,7 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    args = stage_args(__doc__, argv)
     run(load_params(args.params), quiet=args.quiet)
 
 

@@ -8,13 +8,13 @@ Writes: ``data/synthetic/`` (``voxceleb1/``, ``vggface/``, ``truth/``; layout in
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from pathlib import Path
 
 from tqdm import tqdm
 
+from stages.common import stage_args
 from voice2mesh.config import Params, load_params
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.io import write_json
@@ -49,13 +49,7 @@ def run(params: Params, figure: Path = FIGURE, metrics: Path = METRICS, quiet: b
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s: %(message)s"
-    )
+    args = stage_args(__doc__, argv)
     run(load_params(args.params), quiet=args.quiet)
 
 

@@ -237,7 +237,8 @@ def diverged_reasons(
         min_valid: fewest landmarks a fit may rest on.
 
     Returns:
-        M entries: None, or the reasons joined by "; ", e.g. "fewer than 20 valid landmarks (3)".
+        M entries: None, or the reasons joined by "; ", e.g. "fewer than 20 valid landmarks (3)";
+        a fit with no other problem that did not converge gets "did not converge".
     """
     reasons: list[str | None] = []
     scale = np.linalg.norm(result.pose[:, 0, :3], axis=-1)
@@ -255,5 +256,7 @@ def diverged_reasons(
                 f"landmark residual {result.residual_norm[i]:.3g} of face size > "
                 f"{max_residual_norm:g}"
             )
+        if not why and not result.converged[i]:
+            why.append("did not converge")
         reasons.append("; ".join(why) if why else None)
     return reasons

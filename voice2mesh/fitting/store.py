@@ -28,6 +28,19 @@ class StoredFits:
     references: pd.DataFrame  # one row per identity with a reference
     reference_shape: np.ndarray  # (I, Ks) rows as ``references``
 
+    def summary(self) -> dict:
+        """Counts, convergence and median residuals of the usable fits (for metrics)."""
+        ok = self.usable
+        return {
+            "images": len(ok),
+            "usable": int(ok.sum()),
+            "rejected": int((~ok).sum()),
+            "converged_fraction": round(float(self.result.converged.mean()), 4),
+            "residual_px_median": round(float(np.nanmedian(self.result.residual_px[ok])), 4),
+            "residual_norm_median": round(float(np.nanmedian(self.result.residual_norm[ok])), 5),
+            "references": self.references.split.value_counts().sort_index().to_dict(),
+        }
+
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:

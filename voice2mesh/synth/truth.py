@@ -41,6 +41,18 @@ class Truth:
             raise KeyError(f"identity {name!r} is not in the truth tables")
         return self.shape[rows[0]]
 
+    def shapes_of(self, names, n_shape: int | None = None) -> np.ndarray:
+        """(M, Ks) true shape coefficients of identities by name (first ``n_shape`` columns)."""
+        row = pd.Series(np.arange(len(self.identities)), index=self.identities["name"])
+        missing = sorted(set(names) - set(row.index))
+        if missing:
+            raise KeyError(f"identities {missing[:5]} are not in the truth tables")
+        return self.shape[row.loc[list(names)].to_numpy(), :n_shape]
+
+    def genders_of(self, names) -> np.ndarray:
+        """(M,) true gender of identities by name."""
+        return self.identities.set_index("name").gender.loc[list(names)].to_numpy()
+
     def counts(self) -> dict[str, float]:
         """Identities per modality, images, utterances, hours, and the A–E (test) share."""
         ids = self.identities
