@@ -91,6 +91,31 @@ class FitParams:
 
 
 @dataclass(frozen=True)
+class PretrainVoiceParams:
+    """Speaker-ID pretraining of the voice encoder (stage ``pretrain_voice``).
+
+    Sized for ~2 minutes on 2 CPU cores. The paper's settings (``PretrainVoiceConfig``'s
+    defaults): iterations 50000, batch_size 128, lr 2e-4, channels (256, 384, 576, 864).
+    """
+
+    iterations: int = 160  # optimizer steps (the paper: 50000)
+    batch_size: int = 32  # crops per step (the paper: 128)
+    lr: float = 1e-3  # Adam learning rate (the paper: 2e-4, too slow for 160 steps)
+    crop_frames: tuple[int, int] = (300, 800)  # random crop length range, one per batch
+    eval_every: int = 40  # steps between held-out speaker-accuracy evaluations
+    channels: tuple[int, ...] = (128, 192, 288, 432)  # encoder widths (paper: 256 ... 864)
+    resume: bool = False  # continue from `out` when it exists
+    out: str = "models/voice_encoder.pt"
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_frames
+        if not 1 <= lo <= hi <= 1000:
+            raise ValueError(
+                f"pretrain_voice.crop_frames = {self.crop_frames}: need 1<=min<=max<=1000"
+            )
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole params.yaml."""
 
@@ -102,6 +127,7 @@ class Params:
     landmarks: LandmarksParams = field(default_factory=LandmarksParams)
     features: FeaturesParams = field(default_factory=FeaturesParams)
     fit3dmm: FitParams = field(default_factory=FitParams)
+    pretrain_voice: PretrainVoiceParams = field(default_factory=PretrainVoiceParams)
 
 
 def _type_name(tp: Any) -> str:

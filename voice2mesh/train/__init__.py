@@ -1,0 +1,1 @@
+"""Training loops: speaker-ID pretraining of the voice encoder (and, later, the face heads)."""
