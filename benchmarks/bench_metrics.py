@@ -30,14 +30,9 @@ N_FIELDS = 8  # smooth deformation fields combined per face
 def mean_model(folder: Path) -> MorphableModel:
     """The BFM mean as a model without bases (the metrics read only its mesh and semantics)."""
     mean, triangles, landmarks = load_bfm_mean(folder)
-    empty = np.zeros((mean.size, 1), np.float32)
-    return MorphableModel(
-        name="bfm-mean",
-        mean=mean,
-        shape_basis=empty,
-        shape_std=np.ones(1, np.float32),
-        expression_basis=empty,
-        expression_std=np.ones(1, np.float32),
+    return MorphableModel.without_basis(
+        "bfm-mean",
+        mean,
         triangles=triangles,
         landmarks=landmarks,
         pairs=dict(BFM_PAIRS),

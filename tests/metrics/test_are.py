@@ -28,19 +28,7 @@ HAND_PAIRS = {
 
 def make_model(mean: np.ndarray, pairs: dict, *, dense: bool = True) -> MorphableModel:
     """A basis-free model around ``mean`` (N, 3); the metrics read only its semantics."""
-    empty = np.zeros((mean.size, 1), np.float32)
-    return MorphableModel(
-        name="test",
-        mean=mean,
-        shape_basis=empty,
-        shape_std=np.ones(1, np.float32),
-        expression_basis=empty,
-        expression_std=np.ones(1, np.float32),
-        triangles=None,
-        landmarks=np.zeros(68, np.int64),
-        pairs=pairs,
-        dense=dense,
-    )
+    return MorphableModel.without_basis("test", mean, pairs=pairs, dense=dense)
 
 
 @pytest.fixture(scope="module")

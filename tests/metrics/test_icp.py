@@ -158,18 +158,8 @@ def test_settings_are_checked():
 
 def make_model(mean, triangles, landmarks, *, regions=None) -> MorphableModel:
     """A basis-free model around ``mean`` (N, 3); the metrics read only its mesh and semantics."""
-    empty = np.zeros((mean.size, 1), np.float32)
-    return MorphableModel(
-        name="test",
-        mean=mean,
-        shape_basis=empty,
-        shape_std=np.ones(1, np.float32),
-        expression_basis=empty,
-        expression_std=np.ones(1, np.float32),
-        triangles=triangles,
-        landmarks=landmarks,
-        regions=regions or {},
-        dense=triangles is not None,
+    return MorphableModel.without_basis(
+        "test", mean, triangles=triangles, landmarks=landmarks, regions=regions
     )
 
 

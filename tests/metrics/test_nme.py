@@ -25,17 +25,8 @@ def hand_mesh() -> np.ndarray:
 
 def make_model(mean: np.ndarray, landmarks: np.ndarray, oicd: tuple[int, int]) -> MorphableModel:
     """A basis-free model around ``mean`` (N, 3); the metrics read only its semantics."""
-    empty = np.zeros((mean.size, 1), np.float32)
-    return MorphableModel(
-        name="test",
-        mean=mean,
-        shape_basis=empty,
-        shape_std=np.ones(1, np.float32),
-        expression_basis=empty,
-        expression_std=np.ones(1, np.float32),
-        triangles=None,
-        landmarks=landmarks,
-        pairs={"oicd": oicd},
+    return MorphableModel.without_basis(
+        "test", mean, landmarks=landmarks, pairs={"oicd": oicd}, dense=True
     )
 
 

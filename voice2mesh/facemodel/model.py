@@ -119,6 +119,40 @@ class MorphableModel:
         for array in (self.mean, self.shape_basis, self.expression_basis):
             array.setflags(write=False)
 
+    @classmethod
+    def without_basis(
+        cls,
+        name: str,
+        mean: np.ndarray,
+        *,
+        triangles: np.ndarray | None = None,
+        landmarks: np.ndarray | None = None,
+        pairs: dict[str, tuple[int, int]] | None = None,
+        regions: dict[str, np.ndarray] | None = None,
+        source: Path | None = None,
+        dense: bool | None = None,
+    ) -> MorphableModel:
+        """A mean mesh with its semantics and no variation (one zero shape/expression column).
+
+        Enough wherever only vertices, landmarks, pairs and regions are read (the metrics, a
+        mesh without a model); ``dense`` defaults to whether ``triangles`` are given.
+        """
+        empty = np.zeros((np.asarray(mean).size, 1), np.float32)
+        return cls(
+            name=name,
+            mean=np.asarray(mean, np.float32),
+            shape_basis=empty,
+            shape_std=np.ones(1, np.float32),
+            expression_basis=empty.copy(),
+            expression_std=np.ones(1, np.float32),
+            triangles=triangles,
+            landmarks=np.zeros(68, np.int64) if landmarks is None else landmarks,
+            pairs=pairs or {},
+            regions=regions or {},
+            source=source,
+            dense=triangles is not None if dense is None else dense,
+        )
+
     # ------------------------------------------------------------------ sizes
     @property
     def n_vertices(self) -> int:
