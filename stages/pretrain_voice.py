@@ -10,19 +10,17 @@ Writes: ``models/voice_encoder.pt`` (weights + optimizer + step + resolved confi
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-import pandas as pd
-import torch
 from tqdm import tqdm
 
 from stages.common import stage_args
 from voice2mesh.audio.features import FeatureStore
 from voice2mesh.config import Params, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
-from voice2mesh.io import atomic_path, write_json
+from voice2mesh.io import write_json, write_rows
 from voice2mesh.models.voice_encoder import VoiceEncoderConfig
+from voice2mesh.train.determinism import make_deterministic
 from voice2mesh.train.pretrain_voice import PretrainVoiceConfig, pretrain_voice
 
 METRICS = Path("metrics/pretrain_voice.json")
@@ -43,12 +41,8 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         seed=params.seed,
         encoder=VoiceEncoderConfig(channels=p.channels),
     )
-    # Same params -> same metrics; cuBLAS needs a fixed workspace for deterministic matmuls
-    # (https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility).
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    make_deterministic()
     device = resolve_device(params.device)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
     voices = read_manifests(Path(params.intersect.out)).voices
     bar = lambda it: tqdm(it, desc="pretrain_voice", disable=quiet)  # noqa: E731
     _, history, counts = pretrain_voice(
@@ -69,8 +63,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         counts["n_speakers"],
     )
     write_json(metrics, counts)
-    with atomic_path(plot) as tmp:
-        pd.DataFrame(history, columns=["step", "loss", "val_accuracy"]).to_csv(tmp, index=False)
+    write_rows(plot, history, ["step", "loss", "val_accuracy"])
     return counts
 
 

@@ -116,6 +116,30 @@ class PretrainVoiceParams:
 
 
 @dataclass(frozen=True)
+class SupervisedParams:
+    """Supervised voice -> 3DMM regressor on the pretrained encoder (stage ``train_supervised``).
+
+    Sized for ~40 s on 2 CPU cores. The paper's settings (``SupervisedConfig``'s
+    defaults): iterations 50000, batch_size 128, lr 2e-4.
+    """
+
+    iterations: int = 600  # optimizer steps (the paper: 50000)
+    batch_size: int = 32  # crops per step (the paper: 128)
+    lr: float = 1e-3  # Adam learning rate (the paper: 2e-4, too slow for 600 steps)
+    crop_frames: tuple[int, int] = (300, 800)  # random crop length range, one per batch
+    dropout: float = 0.2  # before the linear heads
+    freeze_encoder: bool = True  # train the heads only; the speaker-ID encoder stays fixed
+    eval_every: int = 100  # steps between held-out validation-MSE evaluations
+    resume: bool = False  # continue from `out` when it exists
+    out: str = "models/supervised.pt"
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_frames
+        if not 1 <= lo <= hi <= 1000:
+            raise ValueError(f"supervised.crop_frames = {self.crop_frames}: need 1<=min<=max<=1000")
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole params.yaml."""
 
@@ -128,6 +152,7 @@ class Params:
     features: FeaturesParams = field(default_factory=FeaturesParams)
     fit3dmm: FitParams = field(default_factory=FitParams)
     pretrain_voice: PretrainVoiceParams = field(default_factory=PretrainVoiceParams)
+    supervised: SupervisedParams = field(default_factory=SupervisedParams)
 
 
 def _type_name(tp: Any) -> str:

@@ -44,3 +44,11 @@ def write_text(path: Path | str, text: str) -> None:
 def write_json(path: Path | str, data: object) -> None:
     """Write ``data`` as sorted, indented JSON atomically (deterministic bytes)."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_rows(path: Path | str, rows: list[dict], columns: list[str]) -> None:
+    """Write dict rows as CSV with the given column order, atomically (training curves)."""
+    import pandas as pd
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
