@@ -9,7 +9,6 @@ Writes: ``data/synthetic/`` (``voxceleb1/``, ``vggface/``, ``truth/``; layout in
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,7 +20,7 @@ from voice2mesh.io import write_json
 from voice2mesh.render import save_png
 from voice2mesh.report.synthetic_world import preview_rows, world_sheet
 from voice2mesh.synth.truth import write_truth
-from voice2mesh.synth.world import generate_world, write_meta
+from voice2mesh.synth.world import clear_world, generate_world, write_meta
 
 FIGURE = Path("reports/figures/synthetic_world.png")
 METRICS = Path("metrics/synthesize.json")
@@ -33,8 +32,7 @@ def run(params: Params, figure: Path = FIGURE, metrics: Path = METRICS, quiet: b
     """Generate the world under ``params.synth.root``; return the counts."""
     cfg = params.synth
     root = Path(cfg.root)
-    if root.exists():
-        shutil.rmtree(root)  # a stale world must not leak files into the new one
+    clear_world(root)  # a stale world must not leak files into the new one
     model = load_from_params(params.face_model)
     bar = lambda it: tqdm(it, total=cfg.n_identities, desc="identities", disable=quiet)  # noqa: E731
     identities, results = generate_world(model, cfg, root, params.seed, cfg.workers, bar)

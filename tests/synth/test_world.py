@@ -21,6 +21,7 @@ from voice2mesh.facemodel.synthetic import build_synthetic_model
 from voice2mesh.render import render
 from voice2mesh.synth.spec import SynthParams
 from voice2mesh.synth.truth import read_truth
+from voice2mesh.synth.world import clear_world
 
 TINY = SynthParams(
     n_identities=14,
@@ -157,3 +158,16 @@ def test_counts_and_preview_command(world, tmp_path):
     )
     sheet = np.asarray(Image.open(out))
     assert sheet.shape[0] > 2 * 48 and sheet.shape[1] > 6 * 48  # 3 photos, spectrogram, mesh
+
+
+def test_clear_world_refuses_folders_that_are_not_synthetic_worlds(tmp_path):
+    real = tmp_path / "real"
+    (real / "wav").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="refusing to delete"):
+        clear_world(real)
+    assert (real / "wav").is_dir()
+    fake = tmp_path / "fake"
+    (fake / "truth").mkdir(parents=True)
+    (fake / "truth" / "identities.csv").write_text("name\n")
+    clear_world(fake)
+    assert not fake.exists()

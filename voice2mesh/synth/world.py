@@ -15,6 +15,7 @@ number of worker processes.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,6 +207,23 @@ def generate_world(
     work = ordered_map(_generate, identities, workers, initializer=_init_worker, initargs=args)
     results = list(progress(work))
     return identities, results
+
+
+def clear_world(root: Path) -> None:
+    """Delete a previously generated world at ``root``, refusing anything else.
+
+    Only an empty folder or one holding a synthetic world (``truth/identities.csv``) is removed,
+    so a ``synth.root`` pointed at real data by mistake is never wiped.
+    """
+    root = Path(root)
+    if not root.exists():
+        return
+    if any(root.iterdir()) and not (root / "truth" / "identities.csv").is_file():
+        raise FileExistsError(
+            f"{root} exists and is not a synthetic world (no truth/identities.csv); refusing to "
+            "delete it. Point synth.root at a new folder"
+        )
+    shutil.rmtree(root)
 
 
 def write_meta(identities: list[Identity], path: Path) -> pd.DataFrame:
