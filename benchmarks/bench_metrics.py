@@ -5,6 +5,10 @@ smooth deformation per identity (amplitude ~4 mm); each of an identity's three p
 is its reference with another smooth deformation (~2 mm) and a small rigid motion (<= 3°,
 <= 2 mm). Timed with the default ``IcpSettings``: ARE, NME, whole-mesh ICP RMSE (Table 3)
 and per-part ICP RMSE (Table 4, six parts); the mean value of each metric is printed too.
+Each metric runs ``REPEATS`` times; the median wall time is reported, with the median CPU
+time of the process (the machine is shared: wall time grows with its load, CPU time less so).
+A first run on a fresh checkout also compiles the numba kernels (tens of seconds, once;
+numba caches them next to the sources), which the median leaves out.
 
     python benchmarks/bench_metrics.py    # skips with a message when the assets are absent
 """
@@ -25,6 +29,7 @@ from voice2mesh.metrics import are, icp_rmse, nme, part_rmse
 ASSETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets"
 N_IDENTITIES, N_UTTERANCES = 301, 3
 N_FIELDS = 8  # smooth deformation fields combined per face
+REPEATS = 3
 
 
 def mean_model(folder: Path) -> MorphableModel:
@@ -65,10 +70,15 @@ def rigid_motion(vertices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (np.einsum("bij,bnj->bni", R.astype(np.float32), vertices) + shift).astype(np.float32)
 
 
-def timed(fn, *args, **kw) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = fn(*args, **kw)
-    return time.perf_counter() - start, result
+def timed(fn, *args, **kw) -> tuple[float, float, object]:
+    """Median wall and CPU seconds of ``REPEATS`` calls, and the result."""
+    wall, cpu = [], []
+    for _ in range(REPEATS):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = fn(*args, **kw)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return float(np.median(wall)), float(np.median(cpu)), result
 
 
 def main() -> None:
@@ -86,22 +96,25 @@ def main() -> None:
 
     rows = []
     for name, fn in (("ARE", are), ("NME", nme), ("ICP whole mesh", icp_rmse)):
-        seconds, value = timed(fn, model, preds, refs, ref_index=ref_index)
+        seconds, cpu, value = timed(fn, model, preds, refs, ref_index=ref_index)
         mean = value["mean"] if isinstance(value, dict) else value
-        rows.append((name, seconds, f"{np.mean(mean):.4g}"))
-    seconds, parts = timed(part_rmse, model, preds, refs, ref_index=ref_index)
-    rows.append(("ICP parts (6)", seconds, ", ".join(f"{np.mean(v):.3g}" for v in parts.values())))
+        rows.append((name, seconds, cpu, f"{np.mean(mean):.4g}"))
+    seconds, cpu, parts = timed(part_rmse, model, preds, refs, ref_index=ref_index)
+    means = ", ".join(f"{np.mean(v):.3g}" for v in parts.values())
+    rows.append(("ICP parts (6)", seconds, cpu, means))
 
     print(
         f"{len(preds)} predictions ({N_IDENTITIES} references x {N_UTTERANCES}), "
-        f"{model.n_vertices} vertices, default settings, one process; load average "
-        f"{load[0]:.2f} before the run (timings grow with it)\n"
+        f"{model.n_vertices} vertices, default settings, one process, median of {REPEATS} "
+        f"runs; load average {load[0]:.2f} before and {os.getloadavg()[0]:.2f} after "
+        "(wall time grows with it)\n"
     )
-    print("| metric | seconds | mean value |")
-    print("| --- | ---: | --- |")
-    for name, seconds, value in rows:
-        print(f"| {name} | {seconds:.2f} | {value} |")
-    print(f"| total | {sum(row[1] for row in rows):.2f} | |")
+    print("| metric | wall s | CPU s | mean value |")
+    print("| --- | ---: | ---: | --- |")
+    for name, seconds, cpu, value in rows:
+        print(f"| {name} | {seconds:.2f} | {cpu:.2f} | {value} |")
+    total, total_cpu = (sum(row[k] for row in rows) for k in (1, 2))
+    print(f"| total | {total:.2f} | {total_cpu:.2f} | |")
 
 
 if __name__ == "__main__":

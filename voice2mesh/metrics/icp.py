@@ -9,7 +9,7 @@ Definitions used here:
 * Reference surface: the reference vertices that belong to a triangle, each with its
   area-weighted vertex normal (the sum of the unnormalised cross products of its triangles).
   Prediction vertices on no triangle are not measured either.
-* Correspondence of a point: its nearest reference vertex (KD-tree, exact).
+* Correspondence of a point: its nearest reference vertex (exact; ``registration.GridIndex``).
 * Point-to-plane distance of a point ``p`` with nearest reference vertex ``q`` and normal ``n``:
   ``|(p - q) . n|``.
 * ICP: ``warmup`` point-to-point steps (Kabsch on the nearest-vertex pairs), then at most
@@ -24,24 +24,30 @@ Definitions used here:
 * Sampling: registration uses ``fit_samples`` prediction vertices and the RMSE is taken over
   ``eval_samples`` vertices, each a subset spread evenly over the reference (``stratified_ids``,
   the same vertex ids for all predictions of a reference); ``None`` means all vertices. A
-  KD-tree query costs most of a microsecond per point, so 903 predictions x 53,215 vertices
-  take half a minute or more per ICP step; a rigid motion is fixed by a thousand points, and
-  5,000 evenly spread vertices give the RMSE over all vertices to within about 1 % (BFM, smooth
-  synthetic deformations of 2 mm).
+  nearest-vertex query costs a third of a microsecond per point, so 903 predictions x 53,215
+  vertices would take about 15 s per ICP step; a rigid motion is fixed by a thousand points,
+  and 5,000 evenly spread vertices give the RMSE over all vertices to within about 1 % (BFM,
+  smooth synthetic deformations of 2 mm).
 
-Everything is batched: one KD-tree per reference answers the queries of all predictions of
-that reference at once, and their 6 x 6 systems are solved together.
+Per reference, its surface (normals, grid index) is built once and serves all its
+predictions; the ICP loop runs compiled (``registration.py``), and references are spread over
+``THREADS`` threads. Results do not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
+from numba import njit
 
 from voice2mesh.facemodel.model import MorphableModel
+from voice2mesh.metrics import registration
 from voice2mesh.metrics.are import match_references
+from voice2mesh.metrics.registration import GridIndex
 
 
 @dataclass(frozen=True)
@@ -67,17 +73,18 @@ class IcpSettings:
 
 @dataclass(frozen=True)
 class Surface:
-    """Reference vertices with their unit normals and a KD-tree over them.
+    """Reference vertices, indexed for nearest-vertex queries, with their unit normals.
 
     Attributes:
-        points: (M, 3) float64 vertices.
-        normals: (M, 3) float64 unit normals.
-        tree: KD-tree over ``points``.
+        grid: exact nearest-neighbour index over the (M, 3) float64 vertices.
+        normals: (M, 3) float64 unit normal of each vertex, in the order of ``grid.points``.
+        row_of: (N,) int64 grid row of each mesh vertex id, -1 for those not on the surface
+            (a prediction's vertex starts its search at its reference vertex's row).
     """
 
-    points: np.ndarray
+    grid: GridIndex
     normals: np.ndarray
-    tree: cKDTree
+    row_of: np.ndarray
 
     @classmethod
     def build(cls, vertices, normals: np.ndarray, ids: np.ndarray | None = None) -> Surface:
@@ -87,23 +94,18 @@ class Surface:
         on_surface = np.einsum("mk,mk->m", normals, normals) > 0
         if not on_surface.any():
             raise ValueError("the reference surface is empty: no vertex lies on a triangle")
-        points = np.take(np.asarray(vertices, np.float64), ids[on_surface], axis=0)
-        return cls(points, normals[on_surface], cKDTree(points))
+        kept = ids[on_surface]
+        grid = GridIndex.build(np.take(np.asarray(vertices, np.float64), kept, axis=0))
+        row_of = np.full(len(vertices), -1, np.int64)
+        row_of[kept[grid.ids]] = np.arange(len(grid.ids))
+        return cls(grid, np.ascontiguousarray(normals[on_surface][grid.ids]), row_of)
 
-    def match(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest reference vertex (..., 3) and its normal (..., 3) of each point (..., 3)."""
-        flat = points.reshape(-1, 3)
-        # Threads only pay off for large queries (starting them costs about a millisecond).
-        _, nearest = self.tree.query(flat, workers=-1 if len(flat) > 20000 else 1)
-        return (
-            np.take(self.points, nearest, axis=0).reshape(points.shape),
-            np.take(self.normals, nearest, axis=0).reshape(points.shape),
+    def rmse(self, points: np.ndarray, ids: np.ndarray, R: np.ndarray, t: np.ndarray):
+        """(B,) RMS point-to-plane distance to this surface of the vertices ``ids`` (E,) of
+        meshes (B, E, 3), moved by R (B, 3, 3) and t (B, 3)."""
+        return registration.rmse(
+            _rows(points), self.row_of[ids], R, t, self.grid.arrays(), self.normals
         )
-
-    def rmse(self, points: np.ndarray) -> np.ndarray:
-        """(B,) RMS point-to-plane distance of (B, E, 3) points to this surface."""
-        q, n = self.match(points)
-        return np.sqrt(np.mean(np.einsum("bek,bek->be", points - q, n) ** 2, axis=1))
 
 
 def vertex_normals(vertices, triangles: np.ndarray) -> np.ndarray:
@@ -113,108 +115,63 @@ def vertex_normals(vertices, triangles: np.ndarray) -> np.ndarray:
         vertices: (N, 3) mesh vertices.
         triangles: (F, 3) vertex ids, counter-clockwise seen from the outside.
     """
-    v = np.asarray(vertices, np.float64)
-    corners = np.take(v, triangles, axis=0)  # (F, 3, 3); np.take gathers faster than indexing
-    face = _cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])  # (F, 3)
-    ids = triangles.reshape(-1)  # each face's cross product (twice its area) to its 3 corners
-    normals = np.stack(
-        [np.bincount(ids, np.repeat(face[:, k], 3), minlength=len(v)) for k in range(3)], axis=1
-    )
+    v = np.ascontiguousarray(vertices, np.float64)
+    triangles = np.ascontiguousarray(triangles, np.int64)
+    if len(triangles) and not 0 <= triangles.min() <= triangles.max() < len(v):
+        raise ValueError(f"triangles index vertices outside [0, {len(v)})")
+    normals = _accumulate_normals(v, triangles)  # (N, 3)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
 
 
+@njit(cache=True, nogil=True)
+def _accumulate_normals(v: np.ndarray, triangles: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """(N, 3) sums of the cross products (twice the areas) of each vertex's triangles."""
+    normals = np.zeros_like(v)
+    for f in range(len(triangles)):
+        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+        ux, uy, uz = v[b, 0] - v[a, 0], v[b, 1] - v[a, 1], v[b, 2] - v[a, 2]
+        wx, wy, wz = v[c, 0] - v[a, 0], v[c, 1] - v[a, 1], v[c, 2] - v[a, 2]
+        nx, ny, nz = uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx
+        for k in range(3):
+            i = triangles[f, k]
+            normals[i, 0] += nx
+            normals[i, 1] += ny
+            normals[i, 2] += nz
+    return normals
+
+
 def rigid_icp(
-    points: np.ndarray, surface: Surface, settings: IcpSettings
+    points: np.ndarray, ids: np.ndarray, surface: Surface, settings: IcpSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rigid transforms registering each point set to ``surface``.
+    """Rigid transforms registering each point set to ``surface`` (the loop described above).
 
     Args:
-        points: (B, S, 3) float64 point sets.
+        points: (B, S, 3) point sets: the vertices ``ids`` (S,) of B meshes.
+        ids: (S,) their mesh vertex ids.
         surface: the reference surface.
         settings: iterations, warm-up and tolerance.
 
     Returns:
         R (B, 3, 3) and t (B, 3) with ``points @ R.T + t`` registered.
     """
-    R = np.tile(np.eye(3), (len(points), 1, 1))  # (B, 3, 3)
-    t = np.zeros((len(points), 3))  # (B, 3)
-    previous = np.full(len(points), np.inf)  # (B,) RMS residual before the last step
-    active = np.arange(len(points))
-    for step in range(settings.warmup + settings.iterations):
-        current = transform(points[active], R[active], t[active])  # (A, S, 3)
-        q, n = surface.match(current)
-        if step < settings.warmup:
-            dR, dt = _point_to_point_step(current, q)
-        else:
-            residual = np.sqrt(np.mean(np.einsum("ask,ask->as", q - current, n) ** 2, axis=1))
-            improving = residual < previous[active] * (1.0 - settings.tolerance)
-            previous[active] = residual
-            active, current, q, n = active[improving], *(x[improving] for x in (current, q, n))
-            if active.size == 0:
-                break
-            dR, dt = _point_to_plane_step(current, q, n)
-        R[active] = dR @ R[active]
-        t[active] = np.einsum("aij,aj->ai", dR, t[active]) + dt
-    return R, t
+    return registration.icp(
+        _rows(points),
+        surface.row_of[ids],
+        surface.grid.arrays(),
+        surface.normals,
+        settings.warmup,
+        settings.iterations,
+        settings.tolerance,
+    )
 
 
-def transform(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(B, S, 3) points moved by rotations R (B, 3, 3) and translations t (B, 3)."""
-    return np.einsum("bij,bsj->bsi", R, points) + t[:, None, :]
+def _rows(points: np.ndarray) -> np.ndarray:
+    """(B, S, 3) points as a C-contiguous float64 array (what the compiled loops take)."""
+    return np.ascontiguousarray(points, np.float64)
 
 
-def _point_to_point_step(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kabsch: the rotation (A, 3, 3) and translation (A, 3) best mapping p onto q (A, S, 3)."""
-    pc, qc = p.mean(axis=1), q.mean(axis=1)  # (A, 3)
-    H = np.einsum("asi,asj->aij", p - pc[:, None], q - qc[:, None])  # (A, 3, 3)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(np.einsum("aji,akj->aik", Vt, U)))  # det(V U^T): no reflection
-    D = np.tile(np.eye(3), (len(p), 1, 1))
-    D[:, 2, 2] = np.where(d == 0, 1.0, d)
-    R = np.einsum("aji,ajk,alk->ail", Vt, D, U)  # V D U^T
-    return R, qc - np.einsum("aij,aj->ai", R, pc)
-
-
-def _point_to_plane_step(
-    p: np.ndarray, q: np.ndarray, n: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One linearised point-to-plane step (Low, 2004) for points p, matches q, normals n (A, S, 3).
-
-    Returns:
-        rotation (A, 3, 3) and translation (A, 3) of the step, about the origin.
-    """
-    c = p.mean(axis=1)  # (A, 3): rotate about the centroid for a well-conditioned system
-    centred = p - c[:, None]
-    radius = np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=1))  # (A,) balances the columns
-    radius = np.where(radius > 0, radius, 1.0)
-    J = np.concatenate([_cross(centred, n) / radius[:, None, None], n], axis=-1)  # (A, S, 6)
-    r = np.einsum("ask,ask->as", q - p, n)  # (A, S) signed distances along the normals
-    H = np.einsum("asi,asj->aij", J, J)  # (A, 6, 6)
-    g = np.einsum("asi,as->ai", J, r)  # (A, 6)
-    x = np.einsum("aij,aj->ai", np.linalg.pinv(H, rcond=1e-10, hermitian=True), g)
-    R = _rodrigues(x[:, :3] / radius[:, None])
-    return R, c + x[:, 3:] - np.einsum("aij,aj->ai", R, c)
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross products (..., 3) of (..., 3) vectors (several times faster than ``np.cross``)."""
-    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
-    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
-
-
-def _rodrigues(w: np.ndarray) -> np.ndarray:
-    """Rotation matrices (A, 3, 3) of rotation vectors w (A, 3) (axis times angle)."""
-    theta = np.linalg.norm(w, axis=1)  # (A,)
-    K = np.zeros((len(w), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
-    K = K - K.transpose(0, 2, 1)  # skew(w)
-    safe = np.where(theta > 1e-12, theta, 1.0)
-    a = np.where(theta > 1e-12, np.sin(theta) / safe, 1.0)
-    b = np.where(theta > 1e-12, (1.0 - np.cos(theta)) / safe**2, 0.5)
-    return np.eye(3) + a[:, None, None] * K + b[:, None, None] * (K @ K)
-
+THREADS = min(4, os.cpu_count() or 1)  # threads over references
 
 # _SPREAD[x] puts bit i of a 10-bit x at bit 3i (Morton interleaving by table look-up).
 _SPREAD = np.zeros(1024, np.int64)
@@ -230,12 +187,16 @@ def stratified_ids(points: np.ndarray, *counts: int | None) -> list[np.ndarray]:
     over all points far better than a random subset of the same size. ``None`` (or a count of
     at least M) gives all ids.
     """
-    lo = np.array([points[:, k].min() for k in range(3)])  # per column: faster than axis=0
-    span = np.array([points[:, k].max() for k in range(3)]) - lo
+    points = np.asarray(points)
+    lo, hi = registration.bounds(np.ascontiguousarray(points, np.float64))
+    lo, hi = lo.astype(points.dtype), hi.astype(points.dtype)  # exact: both are coordinates
+    span = hi - lo
     cells = ((points - lo) / np.where(span > 0, span, 1.0) * 1023).astype(np.int64)  # (M, 3)
     code = _SPREAD[cells[:, 0]] | (_SPREAD[cells[:, 1]] << 1) | (_SPREAD[cells[:, 2]] << 2)
-    order = np.argsort(code, kind="stable")  # (M,)
     m = len(points)
+    # A stable argsort of the 30-bit codes, as one plain sort of (code, id) packed in an int64
+    # (several times faster: numpy sorts plain int64 arrays with SIMD).
+    order = np.sort(code * m + np.arange(m)) % m  # (M,)
     return [
         np.arange(m)
         if c is None or c >= m
@@ -254,8 +215,21 @@ def register_and_measure(
     """
     subsets = stratified_ids(np.take(ref, ids, axis=0), settings.fit_samples, settings.eval_samples)
     fit, evaluate = (ids[k] for k in subsets)
-    R, t = rigid_icp(np.take(pred, fit, axis=1).astype(np.float64), surface, settings)
-    return surface.rmse(transform(np.take(pred, evaluate, axis=1).astype(np.float64), R, t))
+    R, t = rigid_icp(np.take(pred, fit, axis=1), fit, surface, settings)
+    return surface.rmse(np.take(pred, evaluate, axis=1), evaluate, R, t)
+
+
+def for_each_reference(ref_index: np.ndarray, fn: Callable[[int, np.ndarray], None]) -> None:
+    """Call ``fn(r, sel)`` for each reference r and the ids (B_r,) of its predictions.
+
+    References are independent, so they run on ``THREADS`` threads (the compiled loops
+    release the GIL); each call writes only its own predictions' results, so the results do
+    not depend on the number of threads.
+    """
+    groups = [(r, np.flatnonzero(ref_index == r)) for r in np.unique(ref_index)]
+    with ThreadPoolExecutor(THREADS) as pool:
+        for done in [pool.submit(fn, r, sel) for r, sel in groups]:
+            done.result()  # re-raises a failure
 
 
 def registered_rmse(
@@ -277,11 +251,13 @@ def registered_rmse(
     pred, ref, ref_index = match_references(pred, ref, ref_index)
     ids = np.unique(triangles)  # (M,) vertices on the surface; the same on every mesh
     out = np.empty(len(pred))
-    for r in np.unique(ref_index):
-        sel = np.flatnonzero(ref_index == r)
+
+    def measure(r: int, sel: np.ndarray) -> None:
         vertices = ref[r].astype(np.float64)  # (N, 3)
         surface = Surface.build(vertices, vertex_normals(vertices, triangles))
         out[sel] = register_and_measure(pred[sel], vertices, surface, ids, settings)
+
+    for_each_reference(ref_index, measure)
     return out
 
 

@@ -18,7 +18,13 @@ import numpy as np
 
 from voice2mesh.facemodel.model import REGION_NAMES, MorphableModel
 from voice2mesh.metrics.are import match_references
-from voice2mesh.metrics.icp import IcpSettings, Surface, register_and_measure, vertex_normals
+from voice2mesh.metrics.icp import (
+    IcpSettings,
+    Surface,
+    for_each_reference,
+    register_and_measure,
+    vertex_normals,
+)
 
 PART_SETTINGS = IcpSettings(fit_samples=500, eval_samples=2000)
 
@@ -60,13 +66,15 @@ def registered_part_rmse(
         if parts[name].size == 0:
             raise ValueError(f"region {name!r} has no vertex on a triangle")
     out = {name: np.empty(len(pred)) for name in regions}
-    for r in np.unique(ref_index):
-        sel = np.flatnonzero(ref_index == r)
+
+    def measure(r: int, sel: np.ndarray) -> None:
         vertices = ref[r].astype(np.float64)  # (N, 3)
         normals = vertex_normals(vertices, triangles)  # (N, 3), once for all parts
         for name, ids in parts.items():
             surface = Surface.build(vertices, normals, ids)
             out[name][sel] = register_and_measure(pred[sel], vertices, surface, ids, settings)
+
+    for_each_reference(ref_index, measure)
     return out
 
 
