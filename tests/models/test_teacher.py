@@ -1,0 +1,110 @@
+"""The 3DDFA-V2 teacher: checkpoint loading, the crop rule, decoding and save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from voice2mesh.facemodel.bfm import load_bfm68
+from voice2mesh.models import Teacher
+from voice2mesh.models.mobilenet import MobileNetV1, crops_to_input
+from voice2mesh.models.teacher import (
+    crop_faces,
+    crop_to_image,
+    project_params,
+    roi_box_from_bbox,
+)
+
+EMMA_BOXES = np.array(
+    [[317, 382, 815, 1036], [2986, 298, 3480, 886], [1694, 241, 2048, 733]], np.float64
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Depthwise convolutions on a busy 2-core machine run far faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def emma_landmarks(assets_dir: Path) -> np.ndarray:
+    """(3, 68, 2) (x, row) landmarks the real mb05 checkpoint gives on emma.jpg's faces."""
+    tddfa = assets_dir / "tddfa"
+    teacher = Teacher.from_3ddfa_checkpoint(
+        tddfa / "mb05_120x120.pth", tddfa / "param_mean_std_62d_120x120.pkl", widen_factor=0.5
+    )
+    with Image.open(assets_dir / "images" / "emma.jpg") as image:
+        bgr = np.asarray(image.convert("RGB"))[..., ::-1]
+    crops, boxes = crop_faces([bgr] * 3, roi_box_from_bbox(EMMA_BOXES))
+    params = teacher.predict_params(crops)
+    assert params.shape == (3, 62) and params.dtype == np.float32
+    return crop_to_image(project_params(params, load_bfm68(assets_dir / "bfm68")), boxes)
+
+
+def test_real_checkpoint_landmarks_lie_inside_each_face_box(emma_landmarks: np.ndarray) -> None:
+    for box, points in zip(EMMA_BOXES, emma_landmarks, strict=True):
+        margin = 0.1 * (box[2] - box[0])
+        assert (points[:, 0] > box[0] - margin).all() and (points[:, 0] < box[2] + margin).all()
+        assert (points[:, 1] > box[1] - margin).all() and (points[:, 1] < box[3] + margin).all()
+        assert np.ptp(points[:, 0]) > 0.4 * (box[2] - box[0])  # spans the face, not a dot
+
+
+def test_real_checkpoint_landmarks_are_in_anatomical_order(emma_landmarks: np.ndarray) -> None:
+    for points in emma_landmarks:
+        x, row = points[:, 0], points[:, 1]
+        eyes_row = row[36:48].mean()
+        assert row[8] > row[30] > eyes_row  # chin below nose tip below the eyes
+        assert row[48:68].mean() > row[30]  # mouth below the nose tip
+        assert x[36:42].mean() < x[42:48].mean()  # image-left eye left of the other
+        assert x[0] < x[16]  # jaw runs left to right
+        assert row[17:27].mean() < eyes_row  # brows above the eyes
+
+
+def test_roi_box_follows_3ddfa_v2_rule() -> None:
+    box = roi_box_from_bbox(np.array([10.0, 20.0, 110.0, 140.0]))
+    old = (100 + 120) / 2
+    size = int(old * 1.58)
+    centre = np.array([60.0, 80.0 + 0.14 * old])
+    np.testing.assert_allclose(box, [*(centre - size / 2), *(centre + size / 2)])
+
+
+def test_crop_pads_outside_the_image_with_zeros() -> None:
+    image = np.full((40, 60, 3), 200, np.uint8)
+    crops, boxes = crop_faces([image], np.array([[-30.0, -30.0, 30.0, 30.0]]))
+    assert crops.shape == (1, 120, 120, 3) and boxes.tolist() == [[-30, -30, 30, 30]]
+    assert (crops[0, :50, :50] == 0).all() and (crops[0, 70:, 70:] == 200).all()
+
+
+def test_checkpoint_with_wrong_width_is_refused(assets_dir: Path) -> None:
+    tddfa = assets_dir / "tddfa"
+    with pytest.raises(ValueError, match=r"widen_factor 1\.0"):
+        Teacher.from_3ddfa_checkpoint(
+            tddfa / "mb05_120x120.pth", tddfa / "param_mean_std_62d_120x120.pkl", 1.0
+        )
+
+
+def test_features_and_output_shapes() -> None:
+    net = MobileNetV1(widen_factor=0.25)
+    mid, pooled = net.features(crops_to_input(np.zeros((2, 120, 120, 3), np.uint8)))
+    assert mid.shape == (2, 128, 8, 8) and pooled.shape == (2, 256)
+    assert net.head(pooled).shape == (2, 62)
+
+
+def test_save_load_round_trip_predicts_identically(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    teacher = Teacher(0.25, rng.normal(size=62), rng.uniform(0.5, 2.0, 62), {"note": "x"})
+    teacher.net(torch.randn(4, 3, 120, 120))  # move the BN running stats off their init
+    teacher.eval()
+    crops = rng.integers(0, 256, (3, 120, 120, 3), dtype=np.uint8)
+    teacher.save(tmp_path / "teacher.pt")
+    loaded = Teacher.load(tmp_path / "teacher.pt")
+    assert loaded.widen_factor == 0.25 and loaded.config["note"] == "x"
+    np.testing.assert_array_equal(loaded.predict_params(crops), teacher.predict_params(crops))
