@@ -2,6 +2,8 @@
 
 voice2mesh facemodel preview --model synthetic --out face_model.png
 voice2mesh facemodel preview --model sfm --path sfm_shape_3448.npz --out sfm.png
+voice2mesh synth preview --root data/synthetic --out world.png
+voice2mesh predict VOICE.wav --model models/supervised.pt --out face.obj --png face.png
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from voice2mesh.audio.io import AudioError
 from voice2mesh.facemodel.loaders import LOADERS, load_model
 
 
@@ -35,6 +40,22 @@ def _synth_preview(args: argparse.Namespace) -> int:
     rows = preview_rows(read_truth(args.root / "truth"), args.identities)
     save_png(args.out, world_sheet(args.root, model, rows, size=args.size))
     print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from voice2mesh.config import resolve_device
+    from voice2mesh.predict import predict_face, preview
+    from voice2mesh.render import export_mesh, save_png
+
+    result = predict_face(args.voice, args.model, resolve_device(args.device), args.min_speech)
+    export_mesh(args.out, result.vertices, result.model.triangles)
+    print(f"wrote {args.out} ({result.speech_s:.1f} s of speech)", file=sys.stderr)
+    if args.png is not None:
+        save_png(args.png, preview(result, args.size))
+        print(f"wrote {args.png}", file=sys.stderr)
+    names = result.model.shape_names or [f"shape_{k}" for k in range(len(result.shape))]
+    print(json.dumps(dict(zip(names, np.round(result.shape, 4).tolist(), strict=False)), indent=2))
     return 0
 
 
@@ -67,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sheet.add_argument("--model-path", type=Path, default=None, help="face_model.path")
     sheet.set_defaults(handler=_synth_preview)
+
+    predict = commands.add_parser("predict", help="a 3D face from a voice recording")
+    predict.add_argument("voice", type=Path, help="16 kHz mono wav (other rates are resampled)")
+    predict.add_argument(
+        "--model", type=Path, default=Path("models/supervised.pt"), help="train_supervised output"
+    )
+    predict.add_argument("--out", type=Path, required=True, help="mesh to write (.obj or .ply)")
+    predict.add_argument("--png", type=Path, default=None, help="rendered preview to write")
+    predict.add_argument("--size", type=int, default=256, help="preview pixels per view")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    predict.add_argument(
+        "--min-speech", type=float, default=0.5, help="seconds of speech required after VAD"
+    )
+    predict.set_defaults(handler=_predict)
     return parser
 
 
@@ -77,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError, AudioError) as error:
         print(f"voice2mesh: error: {error}", file=sys.stderr)
         return 2
 

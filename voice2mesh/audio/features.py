@@ -61,18 +61,32 @@ def shard_name(k: int) -> str:
     return f"shard_{k:05d}.npz"
 
 
+def utterance_features(file: Path | str, min_speech_s: float) -> tuple[np.ndarray, dict]:
+    """Wen et al.'s front end on one file: (T, 64) float32 normalised log-mel and file info.
+
+    ``info`` is ``read_wav``'s plus ``speech_s``. Raises ``AudioError`` (code
+    ``too_little_speech``) when the VAD keeps less than ``min_speech_s`` seconds, and
+    ``read_wav``'s errors for unreadable, empty or silent audio.
+    """
+    samples, info = read_wav(file, SAMPLE_RATE)
+    speech = vad(samples, SAMPLE_RATE)
+    speech_s = len(speech) / SAMPLE_RATE
+    if speech_s < min_speech_s:
+        raise AudioError(
+            file,
+            f"{speech_s:.2f} s of speech after VAD, under min_speech_s = {min_speech_s}",
+            "too_little_speech",
+        )
+    return normalize(log_mel(speech, SAMPLE_RATE)), info | {"speech_s": speech_s}
+
+
 def _process(job: tuple[str, str, Path], min_speech_s: float) -> dict:
     """One utterance -> a result dict with ``features`` (T, 64) float32, or a reject reason."""
     identity, path, file = job
     row = {"identity": identity, "path": path}
     try:
-        samples, info = read_wav(file, SAMPLE_RATE)
-        speech = vad(samples, SAMPLE_RATE)
-        speech_s = len(speech) / SAMPLE_RATE
-        if speech_s < min_speech_s:
-            reason = f"{speech_s:.2f} s of speech after VAD, under min_speech_s = {min_speech_s}"
-            return row | {"reason_code": "too_little_speech", "reason": reason}
-        features = normalize(log_mel(speech, SAMPLE_RATE))
+        features, info = utterance_features(file, min_speech_s)
+        speech_s = info["speech_s"]
     except AudioError as error:
         return row | {"reason_code": error.code, "reason": str(error)}
     except Exception as error:  # one bad file must not end the run; it is listed with the cause

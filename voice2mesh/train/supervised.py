@@ -120,6 +120,7 @@ def train_supervised(
     progress: Callable[[Iterable[int]], Iterable[int]] = iter,
     checkpoint: Path | str | None = None,
     resume: bool = False,
+    face_model: dict | None = None,
 ) -> tuple[SupervisedVoice2Mesh, list[dict], dict]:
     """Regress the reference shape of each training identity from its voice.
 
@@ -136,6 +137,8 @@ def train_supervised(
         checkpoint: written at every evaluation and at the end, and resumed from; None: not
             saved.
         resume: continue from ``checkpoint`` when that file exists.
+        face_model: the ``face_model`` params the references were fitted with; stored in the
+            checkpoint so that ``voice2mesh predict`` rebuilds the same mesh.
 
     Returns:
         ``(model, history, metrics)``: the trained model (eval mode, on ``device``); one dict
@@ -174,7 +177,10 @@ def train_supervised(
     val, val_targets = load_utterances(store, split.val), z_shape[split.val_labels]
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    config_dict = as_dict(cfg) | {"encoder": as_dict(model.encoder.config)}
+    config_dict = as_dict(cfg) | {
+        "encoder": as_dict(model.encoder.config),
+        "face_model": face_model,
+    }
     start, history = 0, []
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint(checkpoint, map_location=device)

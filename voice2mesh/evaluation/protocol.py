@@ -1,0 +1,208 @@
+"""The evaluation protocol: test utterances, reference faces, the baseline rows, scoring.
+
+Rows ("models") are named predictions of raw 3DMM coefficients, one per test utterance:
+
+    mean_face          the mean of the training identities' reference shapes, for every voice
+    gender_mean_face   the mean reference shape of the training identities of the gender the
+                       voice sounds like (``voices.GenderClassifier`` on the pretrained embedding)
+    supervised, ...    the trained networks
+
+Each is scored against the identity's reference face (the fitted one, as the paper does) and,
+in the synthetic world, against the true face as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from voice2mesh.audio.features import FeatureStore
+from voice2mesh.evaluation.scoring import score
+from voice2mesh.evaluation.voices import (
+    GenderClassifier,
+    apply_to_utterances,
+    select_test_utterances,
+)
+from voice2mesh.facemodel.model import MorphableModel
+from voice2mesh.train.voice_data import MIN_FRAMES
+
+MEAN_FACE = "mean_face"
+GENDER_MEAN_FACE = "gender_mean_face"
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """What every row is evaluated on.
+
+    Attributes:
+        utterances: ``row`` (feature-store row), ``identity``, ``path``, ``gender`` (true) per
+            test utterance.
+        identities: (S,) the test identities, sorted; ``ref_index`` indexes them.
+        ref_index: (U,) identity of each utterance, as a row of ``identities``.
+        reference_shape: (S, Ks) raw reference shape coefficients of ``identities``.
+        train_shape: (I, Ks) reference shapes of the training identities.
+        train_ids: (I,) the training identities with a reference face.
+        train_gender: (I,) their genders.
+    """
+
+    utterances: pd.DataFrame
+    identities: np.ndarray
+    ref_index: np.ndarray
+    reference_shape: np.ndarray
+    train_shape: np.ndarray
+    train_ids: np.ndarray
+    train_gender: np.ndarray
+
+
+def build_test_set(
+    feature_index: pd.DataFrame,
+    identities: pd.DataFrame,
+    references: pd.DataFrame,
+    reference_shape: np.ndarray,
+    n_utterances: int,
+) -> TestSet:
+    """Choose the test utterances and collect the references (module docstring).
+
+    Args:
+        feature_index: ``FeatureStore.index``.
+        identities: the manifest's identities table (``identity``, ``gender``, ``split``).
+        references: ``read_fits(...).references``; rows with non-finite shapes are skipped.
+        reference_shape: (I, Ks) rows as ``references``.
+        n_utterances: utterances per test identity (the paper: 3).
+    """
+    finite = np.isfinite(reference_shape).all(axis=1)
+    ref_row = {str(i): k for k, i in enumerate(references.identity.astype(str)) if finite[k]}
+    meta = identities.assign(identity=identities.identity.astype(str)).set_index("identity")
+    test_ids = [i for i in meta.index[meta.split == "test"] if i in ref_row]
+    utts = select_test_utterances(feature_index, test_ids, n_utterances)
+    if utts.empty:
+        raise ValueError(
+            "no test utterance to evaluate: no test-split identity has both a reference face "
+            "(fit3dmm) and stored features (features stage)"
+        )
+    utts["gender"] = meta.gender.loc[utts.identity.astype(str)].to_numpy()
+    ids = np.array(sorted(utts.identity.astype(str).unique()))
+    train_ids = [i for i in meta.index[meta.split == "train"] if i in ref_row]
+    if not train_ids:
+        raise ValueError("no training identity has a reference face: the mean faces need some")
+    return TestSet(
+        utterances=utts,
+        identities=ids,
+        ref_index=np.searchsorted(ids, utts.identity.astype(str).to_numpy()),
+        reference_shape=reference_shape[[ref_row[i] for i in ids]],
+        train_shape=reference_shape[[ref_row[i] for i in train_ids]],
+        train_ids=np.array(train_ids, dtype=str),
+        train_gender=meta.gender.loc[train_ids].to_numpy().astype(str),
+    )
+
+
+def network_rows(
+    net: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    store: FeatureStore,
+    test: TestSet,
+    device: str = "cpu",
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``net`` (log-mel → raw ``(shape (1, Ks), expression (1, Ke))``) on every test utterance.
+
+    Returns:
+        (U, Ks) shape and (U, Ke) expression coefficients, rows as ``test.utterances``.
+    """
+    outputs = apply_to_utterances(net, store, test.utterances.row, device, progress)
+    probe = net(torch.zeros(1, 64, MIN_FRAMES, device=device))  # output widths, no grad needed
+    ks = probe[0].shape[1]
+    coefficients = np.stack(outputs)  # (U, Ks + Ke)
+    return coefficients[:, :ks], coefficients[:, ks:]
+
+
+def baseline_rows(
+    test: TestSet,
+    encoder: Callable[[torch.Tensor], torch.Tensor],
+    store: FeatureStore,
+    speaker_gender: dict[str, str],
+    l2: float = 1.0,
+    device: str = "cpu",
+    progress: Callable[[Iterable, str], Iterable] = lambda it, _: it,
+) -> tuple[dict[str, tuple[np.ndarray, None]], dict]:
+    """The mean face and the gender-from-voice mean face for every test utterance.
+
+    The gender classifier is fitted on the pretrained embeddings of every stored utterance of
+    the training identities (``test.train_ids``) and applied to the test utterances.
+
+    Args:
+        test: the test set.
+        encoder: the pretrained voice encoder (log-mel → (1, E)).
+        store: the features.
+        speaker_gender: identity → gender (the manifest's identities table).
+        l2: the gender classifier's ridge penalty.
+        device: where the encoder runs.
+        progress: wraps the utterance loops (iterable, description).
+
+    Returns:
+        ``({name: (shape (U, Ks), None)}, gender-classifier metrics)``: raw coefficients,
+        neutral expression.
+    """
+    n = len(test.utterances)
+    speakers = store.index.identity.astype(str)
+    train_rows = np.flatnonzero(speakers.isin(set(test.train_ids)))
+    embed = lambda rows, what: np.stack(  # noqa: E731
+        apply_to_utterances(encoder, store, rows, device, lambda it: progress(it, what))
+    )
+    train_embeddings = embed(train_rows, "train voices")  # (N, E)
+    train_voice_gender = np.array([speaker_gender[s] for s in speakers.iloc[train_rows]])
+    classifier = GenderClassifier(l2).fit(train_embeddings, train_voice_gender)
+    predicted = classifier.predict(embed(test.utterances.row, "test voices"))  # (U,)
+    mean = test.train_shape.mean(axis=0)
+    by_gender = {
+        g: test.train_shape[test.train_gender == g].mean(axis=0) for g in classifier.classes
+    }
+    rows = {
+        MEAN_FACE: (np.tile(mean, (n, 1)), None),
+        GENDER_MEAN_FACE: (np.stack([by_gender[g] for g in predicted]), None),
+    }
+    truth = test.utterances.gender.to_numpy().astype(str)
+    metrics = {
+        "accuracy": float(np.mean(predicted == truth)),
+        "n_test_utterances": n,
+        "n_train_utterances": len(train_rows),
+        "majority_baseline": float(pd.Series(truth).value_counts(normalize=True).iloc[0]),
+    }
+    return rows, metrics
+
+
+def score_rows(
+    model: MorphableModel,
+    predictions: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    test: TestSet,
+    reference_shape: np.ndarray,
+) -> pd.DataFrame:
+    """Per-utterance metrics of every row against its identity's reference.
+
+    Args:
+        model: the face model (dense).
+        predictions: ``{name: (shape (U, Ks), expression (U, Ke) or None)}`` raw coefficients,
+            rows as ``test.utterances``.
+        test: the test set.
+        reference_shape: (S, Ks) raw reference shapes, rows as ``test.identities``.
+
+    Returns:
+        ``model``, ``identity``, ``path`` and the ``scoring.METRIC_COLUMNS`` per utterance.
+    """
+    frames = []
+    keys = pd.DataFrame(
+        {
+            "identity": test.utterances.identity.astype(str).to_numpy(),
+            "path": test.utterances.path.to_numpy(),
+        }
+    )
+    for name, (shape, expression) in predictions.items():
+        metrics = score(model, shape, expression, reference_shape, test.ref_index)
+        frames.append(pd.concat([keys.assign(model=name), metrics], axis=1))
+    columns = ["model", "identity", "path"]
+    return pd.concat(frames, ignore_index=True).pipe(
+        lambda f: f[columns + [c for c in f.columns if c not in columns]]
+    )

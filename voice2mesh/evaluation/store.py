@@ -1,0 +1,67 @@
+"""The ``evaluate`` stage's prediction file, read back by the report.
+
+predictions.npz   utterance_identity (U,), utterance_path (U,); identities (S,) and
+                  ``<kind>_shape`` (S, Ks) reference shapes per kind (``reference``, ``truth``);
+                  ``rows`` (M,) row names and, per row, ``<row>.shape`` (U, Ks) and
+                  ``<row>.expression`` (U, Ke) raw coefficients (Ke = 0 for neutral rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voice2mesh.evaluation.protocol import TestSet
+from voice2mesh.io import atomic_path
+
+
+@dataclass(frozen=True)
+class StoredPredictions:
+    utterance_identity: np.ndarray  # (U,)
+    utterance_path: np.ndarray  # (U,)
+    identities: np.ndarray  # (S,)
+    references: dict[str, np.ndarray]  # kind -> (S, Ks)
+    rows: dict[str, tuple[np.ndarray, np.ndarray]]  # row -> ((U, Ks), (U, Ke))
+
+
+def write_predictions(
+    path: Path,
+    test: TestSet,
+    rows: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    references: dict[str, np.ndarray],
+) -> None:
+    """Write every row's predicted coefficients and the reference shapes (module docstring)."""
+    arrays = {
+        "utterance_identity": test.utterances.identity.to_numpy(str),
+        "utterance_path": test.utterances.path.to_numpy(str),
+        "identities": test.identities.astype(str),
+        "rows": np.array(list(rows), dtype=str),
+    }
+    arrays |= {f"{kind}_shape": shape for kind, shape in references.items()}
+    for name, (shape, expression) in rows.items():
+        arrays[f"{name}.shape"] = np.asarray(shape, np.float32)
+        empty = np.zeros((len(shape), 0), np.float32)
+        arrays[f"{name}.expression"] = empty if expression is None else expression
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+
+
+def read_predictions(path: Path | str) -> StoredPredictions:
+    """Load ``predictions.npz`` written by ``write_predictions``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro evaluate` first")
+    with np.load(path) as data:
+        rows = {
+            str(r): (data[f"{r}.shape"], data[f"{r}.expression"]) for r in data["rows"].tolist()
+        }
+        kinds = [k[: -len("_shape")] for k in data.files if k.endswith("_shape")]
+        return StoredPredictions(
+            utterance_identity=data["utterance_identity"],
+            utterance_path=data["utterance_path"],
+            identities=data["identities"],
+            references={kind: data[f"{kind}_shape"] for kind in kinds},
+            rows=rows,
+        )
