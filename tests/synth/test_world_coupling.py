@@ -95,5 +95,5 @@ def test_voice_predicts_face_length_only_when_coupled(tmp_path):
     gender_r2, coupled_r2 = world_r2(tmp_path / "c1", 1.0)
     gender_r2_0, uncoupled_r2 = world_r2(tmp_path / "c0", 0.0)
     assert gender_r2 == pytest.approx(gender_r2_0)  # same faces in both worlds
-    assert coupled_r2 > gender_r2 + 0.2, (coupled_r2, gender_r2)
+    assert coupled_r2 > gender_r2 + 0.15, (coupled_r2, gender_r2)
     assert uncoupled_r2 < gender_r2 + 0.05, (uncoupled_r2, gender_r2)

@@ -3,15 +3,21 @@
 Each measurement is computed from true neutral vertices through the model's 68 landmarks and
 measurement pairs, so it is defined for any ``MorphableModel``:
 
-| key         | definition (ibug landmarks 0-based)                                   |
-|-------------|-----------------------------------------------------------------------|
-| face_width  | bizygomatic width: distance of the ``mid`` pair (cheekbones)           |
-| face_length | nasion (27) to chin (8)                                                |
-| jaw_width   | distance of the ``ear`` pair (jaw / ear junctions)                     |
-| nose_size   | nose length 27→33 plus tip protrusion (30) in front of the eye corners |
-| chin        | lower-lip centre (57) to chin (8)                                      |
-| cheek       | distance of the ``cheek`` pair (lower cheeks at mouth level)           |
-| face_size   | geometric mean of OICD, face_width and face_length                     |
+| key         | definition (ibug landmarks 0-based)                                    |
+|-------------|------------------------------------------------------------------------|
+| face_width  | bizygomatic width (the ``mid`` pair, cheekbones) / OICD                 |
+| face_length | nasion (27) to chin (8), mm                                             |
+| jaw_width   | width at the jaw / ear junctions (the ``ear`` pair) / OICD              |
+| nose_size   | nose length 27→33 plus tip protrusion (30) in front of the eye corners  |
+| chin        | lower-lip centre (57) to chin (8), mm                                   |
+| cheek       | lower-cheek width at mouth level (the ``cheek`` pair) / OICD            |
+| face_size   | geometric mean of OICD, bizygomatic width and face_length, mm           |
+
+The three widths are *proportions* (divided by the outer interocular distance, OICD), the
+quantities the paper's ARE measures: an absolute width mostly repeats overall size, which
+``face_size`` already carries and which every ratio metric scales away. Coupling voices to
+absolute widths made the voice predict scale but not proportions, so no voice model, not even
+one reading the true voice parameters, could beat the gender mean face on ARE.
 
 ``within_gender_z`` standardises them per gender, so that a voice driven by them carries no
 gender information beyond what gender itself shifts.
@@ -35,7 +41,7 @@ ANATOMY_KEYS: tuple[str, ...] = (
 
 
 def measure(model: MorphableModel, vertices: np.ndarray) -> dict[str, np.ndarray]:
-    """Anatomical measurements (mm) of a batch of faces.
+    """Anatomical measurements (mm, or ratios for the widths) of a batch of faces.
 
     Args:
         model: the face model the vertices belong to (landmarks and pairs are read from it).
@@ -52,15 +58,16 @@ def measure(model: MorphableModel, vertices: np.ndarray) -> dict[str, np.ndarray
         return np.linalg.norm(lm[:, a] - lm[:, b], axis=-1)
 
     eye_z = lm[:, [36, 45], 2].mean(axis=1)
+    oicd = pairs["oicd"]
     out = {
-        "face_width": pairs["mid"],
+        "face_width": pairs["mid"] / oicd,
         "face_length": dist(27, 8),
-        "jaw_width": pairs["ear"],
+        "jaw_width": pairs["ear"] / oicd,
         "nose_size": dist(27, 33) + (lm[:, 30, 2] - eye_z),
         "chin": dist(57, 8),
-        "cheek": pairs["cheek"],
+        "cheek": pairs["cheek"] / oicd,
     }
-    out["face_size"] = np.cbrt(pairs["oicd"] * out["face_width"] * out["face_length"])
+    out["face_size"] = np.cbrt(oicd * pairs["mid"] * out["face_length"])
     return {key: out[key] for key in ANATOMY_KEYS}
 
 
