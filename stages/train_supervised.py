@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from stages.common import stage_args
 from voice2mesh.audio.features import FeatureStore
-from voice2mesh.config import Params, load_params, resolve_device
+from voice2mesh.config import Params, as_dict, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.io import write_json, write_rows
@@ -62,6 +62,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         progress=bar,
         checkpoint=Path(p.out),
         resume=p.resume,
+        face_model=as_dict(params.face_model),
     )
     log.info(
         "%s: held-out shape MSE %s (mean prediction %s) over %d utterances of %d identities",

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from stages import features, fit3dmm, fit3dmm_truth, intersect, landmarks, synthesize
+from stages import (
+    evaluate,
+    features,
+    fit3dmm,
+    fit3dmm_truth,
+    intersect,
+    landmarks,
+    pretrain_teacher,
+    pretrain_voice,
+    report,
+    synthesize,
+    train_gan,
+    train_supervised,
+    train_unsupervised,
+)
 from voice2mesh.audio import FeatureStore
 from voice2mesh.config import (
+    EvaluateParams,
     FeaturesParams,
     FitParams,
+    GanParams,
     IntersectParams,
+    KdParams,
     LandmarksParams,
     Params,
+    PretrainVoiceParams,
+    ReportParams,
+    SupervisedParams,
+    TeacherParams,
 )
+from voice2mesh.distill import REGISTRY
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.synth.spec import SynthParams
 
@@ -44,20 +67,90 @@ def tiny_params(root: Path) -> Params:
         landmarks=LandmarksParams(out=str(root / "landmarks")),
         features=FeaturesParams(out=str(root / "features"), shard_size=16),
         fit3dmm=FitParams(out=str(root / "fits")),
+        pretrain_voice=PretrainVoiceParams(
+            iterations=4,
+            batch_size=4,
+            crop_frames=(50, 100),
+            eval_every=2,
+            channels=(16, 16),
+            out=str(root / "models" / "voice_encoder.pt"),
+        ),
+        supervised=SupervisedParams(
+            iterations=4,
+            batch_size=4,
+            crop_frames=(50, 100),
+            eval_every=2,
+            out=str(root / "models" / "supervised.pt"),
+        ),
+        teacher=TeacherParams(
+            widen_factor=0.25,
+            iterations=2,
+            batch_size=4,
+            eval_every=2,
+            out=str(root / "teacher.pt"),
+        ),
+        gan=GanParams(
+            iterations=2,
+            batch_size=4,
+            generator_channels=(16, 8, 8, 8, 4),
+            face_channels=(4, 8, 8, 8, 16),
+            voice_crops=1,
+            eval_every=2,
+            out=str(root / "models" / "gan.pt"),
+            samples=str(root / "figures" / "gan_samples.png"),
+        ),
+        kd=KdParams(
+            iterations=2,
+            batch_size=4,
+            student_width=0.25,
+            eval_every=2,
+            out=str(root / "models" / "unsupervised.pt"),
+            ablation_out=str(root / "models" / "kd_ablation"),
+        ),
+        evaluate=EvaluateParams(
+            n_utterances=2, n_resamples=200, truth=str(world / "truth"), out=str(root / "eval")
+        ),
+        report=ReportParams(
+            tables=str(root / "tables.md"), figures=str(root / "figures"), n_speakers=2, size=48
+        ),
     )
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> tuple[Params, Path]:
-    root = tmp_path_factory.mktemp("pipeline")
-    params = tiny_params(root)
-    m = root / "metrics"
+def run_data_stages(params: Params, root: Path, m: Path) -> None:
     synthesize.run(params, root / "world.png", m / "synthesize.json", quiet=True)
     intersect.run(params.intersect, m / "intersect.json")
     landmarks.run(params, m / "landmarks.json", quiet=True)
     features.run(params, m / "features.json", quiet=True)
     fit3dmm.run(params, m / "fit3dmm.json")
     fit3dmm_truth.run(params, m / "fit3dmm_truth.json")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> tuple[Params, Path]:
+    root = tmp_path_factory.mktemp("pipeline")
+    params = tiny_params(root)
+    run_data_stages(params, root, root / "metrics")
+    return params, root / "metrics"
+
+
+def run_model_stages(params: Params, m: Path) -> None:
+    """Every training stage, evaluate and report, with tiny networks and a few steps each."""
+    plots = m / "plots"
+    pretrain_voice.run(params, m / "pretrain_voice.json", plots / "voice.csv", quiet=True)
+    train_supervised.run(params, m / "train_supervised.json", plots / "sup.csv", quiet=True)
+    pretrain_teacher.run(params, m / "pretrain_teacher.json", plots / "teacher.csv", quiet=True)
+    train_gan.run(params, m / "train_gan.json", plots / "gan.csv", quiet=True)
+    train_unsupervised.run(params, None, True, m, plots)
+    for method in REGISTRY:
+        train_unsupervised.run(params, method, True, m, plots)
+    evaluate.run(params, m / "evaluate.json", quiet=True)
+    report.run(params, m / "evaluate.json")
+
+
+@pytest.fixture(scope="module")
+def trained(pipeline) -> tuple[Params, Path]:
+    params, m = pipeline
+    run_model_stages(params, m)
     return params, m
 
 
@@ -99,3 +192,50 @@ def test_truth_mode_on_real_data_says_so(tmp_path):
     params = replace(tiny_params(tmp_path), synth=SynthParams(root=str(tmp_path / "none")))
     summary = fit3dmm_truth.run(params, tmp_path / "q.json")
     assert "not available" in summary["ground_truth"]
+
+
+def test_every_row_is_evaluated_against_references_and_truth(trained):
+    _, m = trained
+    result = metrics(m, "evaluate")
+    rows = {"mean_face", "gender_mean_face", "baseline", "supervised", "unsupervised"}
+    rows |= {f"kd_ablation@{k}" for k in REGISTRY}
+    for kind in ("vs_reference", "vs_truth"):
+        assert set(result[kind]) == rows
+        are = result[kind]["supervised"]["ARE"]
+        assert are["ci_low"] <= are["mean"] <= are["ci_high"]
+        assert 0.0 <= are["p_vs_baseline"] <= 1.0
+    assert 0.0 <= result["gender_from_voice"]["accuracy"] <= 1.0
+    for method in REGISTRY:
+        assert metrics(m / "kd_ablation", method)["kd_method"] == method
+
+
+def test_report_fills_all_five_tables(trained):
+    params, _ = trained
+    text = Path(params.report.tables).read_text()
+    for table in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5"):
+        assert table in text
+    assert "not in metrics/evaluate.json" not in text  # every row present
+    for figure in ("meshes.png", "coherence.png", "ear_ratio.png", "gan_samples.png"):
+        assert (Path(params.report.figures) / figure).is_file()
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_the_whole_pipeline_is_byte_identical_when_rerun(trained):
+    """What keeps dvc.lock identical across two runs: every output's bytes are reproduced."""
+    params, m = trained
+    root = m.parent
+    before = _digests(root)
+    run_data_stages(params, root, m)
+    run_model_stages(params, m)
+    after = _digests(root)
+    assert after.keys() == before.keys()
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert not changed, changed

@@ -84,7 +84,10 @@ class FitParams:
     n_refine: int = 4  # joint Gauss-Newton steps afterwards
     max_residual_norm: float = 0.1  # reject fits whose RMS residual exceeds this × face size
     min_valid: int = 20  # reject images with fewer usable landmarks
-    reference: Literal["best_frontal", "mean"] = "best_frontal"  # per-identity reference rule
+    # Per-identity reference face. The paper hand-picks one neutral frontal fit; automatically
+    # (best_frontal) one fit keeps its landmark noise, and on the default world the mean of an
+    # identity's 4-8 fits is the cleaner target and reference (see the README's evaluation notes).
+    reference: Literal["best_frontal", "mean"] = "mean"
     batch_size: int = 256  # images solved together
     max_reject_fraction: float = 0.5  # fail the stage when more fits are rejected
     out: str = "data/fits"
@@ -98,11 +101,11 @@ class PretrainVoiceParams:
     defaults): iterations 50000, batch_size 128, lr 2e-4, channels (256, 384, 576, 864).
     """
 
-    iterations: int = 160  # optimizer steps (the paper: 50000)
+    iterations: int = 480  # optimizer steps (the paper: 50000)
     batch_size: int = 32  # crops per step (the paper: 128)
-    lr: float = 1e-3  # Adam learning rate (the paper: 2e-4, too slow for 160 steps)
+    lr: float = 1e-3  # Adam learning rate (the paper: 2e-4, too slow for 480 steps)
     crop_frames: tuple[int, int] = (300, 800)  # random crop length range, one per batch
-    eval_every: int = 40  # steps between held-out speaker-accuracy evaluations
+    eval_every: int = 120  # steps between held-out speaker-accuracy evaluations
     channels: tuple[int, ...] = (128, 192, 288, 432)  # encoder widths (paper: 256 ... 864)
     resume: bool = False  # continue from `out` when it exists
     out: str = "models/voice_encoder.pt"
@@ -140,6 +143,101 @@ class SupervisedParams:
 
 
 @dataclass(frozen=True)
+class TeacherParams:
+    """The image -> 3DMM teacher (stage ``pretrain_teacher``).
+
+    Synthetic world: a 3DDFA-V2 MobileNetV1 trained on the face crops with the fitted
+    coefficients as labels (as 3DDFA trained on fitted 300W-LP). Real data with the BFM: set
+    ``checkpoint`` and ``param_mean_std`` to 3DDFA-V2's files and ``widen_factor`` to match.
+    """
+
+    checkpoint: str | None = None  # 3DDFA-V2 .pth (e.g. mb1_120x120.pth); null: train one
+    param_mean_std: str | None = None  # 3DDFA-V2's param_mean_std_62d_120x120.pkl
+    widen_factor: float = 0.25  # MobileNetV1 width (3DDFA-V2 ships 1.0 and 0.5)
+    iterations: int = 200  # optimizer steps (3DDFA-V2: tens of epochs over 300W-LP)
+    batch_size: int = 16
+    lr: float = 1e-3  # Adam
+    eval_every: int = 100
+    resume: bool = False
+    out: str = "models/teacher.pt"
+
+
+@dataclass(frozen=True)
+class GanParams:
+    """Wen et al.'s voice -> face GAN on the training faces (stage ``train_gan``)."""
+
+    iterations: int = 200  # optimizer steps (Wen et al.: 30-50K at batch 128)
+    batch_size: int = 16
+    lr: float = 2e-4  # Adam, betas (0.5, 0.999), as published
+    generator_channels: tuple[int, ...] = (128, 64, 32, 16, 8)  # paper: 1024, 512, 256, 128, 64
+    face_channels: tuple[int, ...] = (8, 16, 32, 64, 128)  # paper: 32, 64, 128, 256, 512
+    noise: float = 0.05  # std of the voice-embedding perturbation (as published)
+    voice_crops: int = 2  # random crops embedded per training utterance (frozen encoder)
+    eval_every: int = 50
+    resume: bool = False
+    out: str = "models/gan_baseline.pt"
+    samples: str = "reports/figures/gan_samples.png"
+
+
+@dataclass(frozen=True)
+class KdParams:
+    """Joint GAN + student training distilled from the teacher (``train_unsupervised`` and
+    the ``kd_ablation@<method>`` stages, one per ``distill.REGISTRY`` key)."""
+
+    method: str = "pkt"  # the unsupervised model's KD method (the paper's choice: pkt)
+    iterations: int = 40  # joint steps (the paper: 50000 at batch 128)
+    batch_size: int = 16
+    lr: float = 2e-4  # Adam, student (and its KD connectors); the GAN keeps gan.lr
+    student_width: float = 0.5  # MobileNetV2 width multiplier (the paper: 1.0)
+    param_weight: float = 1.0  # weight of ||p_s - p_t||^2 on the 62 whitened parameters
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "kd": 1.0,
+            "attention": 1000.0,
+            "sp": 3000.0,
+            "correlation": 0.02,
+            "rkd": 1.0,
+            "crd": 0.8,
+            "vid": 1.0,
+            "pkt": 30000.0,
+        }
+    )  # each method's KD weight (RepDistiller's defaults)
+    eval_every: int = 20
+    resume: bool = False
+    out: str = "models/unsupervised.pt"
+    ablation_out: str = "models/kd_ablation"  # <ablation_out>/<method>.pt
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The paper's metrics on the test identities, with CIs and paired tests (``evaluate``)."""
+
+    n_utterances: int = 3  # utterances per test identity (the paper: 3)
+    n_resamples: int = 2000  # identity bootstrap resamples for the 95 % CIs
+    confidence: float = 0.95  # CI coverage
+    gender_l2: float = 1.0  # ridge penalty of the gender-from-voice logistic regression
+    truth: str | None = "data/synthetic/truth"  # synthetic world only: also score vs true faces
+    out: str = "data/evaluation"
+
+    def __post_init__(self) -> None:
+        if self.n_utterances < 1 or self.n_resamples < 100 or not 0 < self.confidence < 1:
+            raise ValueError(
+                f"evaluate: need n_utterances >= 1, n_resamples >= 100 and 0 < confidence < 1,"
+                f" got {self.n_utterances}, {self.n_resamples}, {self.confidence}"
+            )
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """Tables 1-5 and the figures (stage ``report``)."""
+
+    tables: str = "reports/tables.md"
+    figures: str = "reports/figures"
+    n_speakers: int = 4  # test speakers in the mesh-comparison figure
+    size: int = 160  # pixels per rendered mesh tile
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole params.yaml."""
 
@@ -153,6 +251,11 @@ class Params:
     fit3dmm: FitParams = field(default_factory=FitParams)
     pretrain_voice: PretrainVoiceParams = field(default_factory=PretrainVoiceParams)
     supervised: SupervisedParams = field(default_factory=SupervisedParams)
+    teacher: TeacherParams = field(default_factory=TeacherParams)
+    gan: GanParams = field(default_factory=GanParams)
+    kd: KdParams = field(default_factory=KdParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    report: ReportParams = field(default_factory=ReportParams)
 
 
 def _type_name(tp: Any) -> str:

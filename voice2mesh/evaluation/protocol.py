@@ -206,3 +206,23 @@ def score_rows(
     return pd.concat(frames, ignore_index=True).pipe(
         lambda f: f[columns + [c for c in f.columns if c not in columns]]
     )
+
+
+def teacher_accuracy(
+    predicted: np.ndarray, targets: dict[str, np.ndarray], mean_shape: np.ndarray
+) -> dict[str, float]:
+    """RMSE of the teacher's shape coefficients on held-out crops against several targets.
+
+    Args:
+        predicted: (N, Ks) the teacher's raw shape coefficients of N held-out face crops.
+        targets: ``{name: (N, Ks)}`` e.g. the crops' fits and (synthetic world) true shapes.
+        mean_shape: (Ks,) the training mean, the predict-nothing baseline.
+
+    Returns:
+        ``{"shape_rmse_vs_<name>", "mean_shape_rmse_vs_<name>"}`` for every target.
+    """
+    out = {}
+    for name, target in targets.items():
+        out[f"shape_rmse_vs_{name}"] = float(np.sqrt(np.mean((predicted - target) ** 2)))
+        out[f"mean_shape_rmse_vs_{name}"] = float(np.sqrt(np.mean((mean_shape - target) ** 2)))
+    return out | {"n_crops": len(predicted)}
