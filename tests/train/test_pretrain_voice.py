@@ -195,3 +195,13 @@ def test_load_voice_encoder_gives_the_trained_embedding(world, tmp_path: Path) -
     x = torch.from_numpy(np.array(store[0]).T.copy())[None]  # (1, 64, T)
     with torch.no_grad():
         torch.testing.assert_close(encoder(x), model.encoder(x), rtol=0, atol=0)
+
+
+def test_checkpoint_bytes_do_not_depend_on_when_or_where_they_were_written(tmp_path):
+    from voice2mesh.train.pretrain_voice import save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    a, b = tmp_path / "a.pt", tmp_path / "sub" / "other_name.pt"
+    save_checkpoint(a, model, None, 5, {"x": 1})
+    save_checkpoint(b, model, None, 5, {"x": 1})
+    assert a.read_bytes() == b.read_bytes()  # dvc.lock hashes these bytes

@@ -12,6 +12,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,10 @@ def save_checkpoint(
         "config": config_dict,
         "extra": extra or {},
     }
+    buffer = io.BytesIO()  # torch names the archive after the file: a temp name would vary
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -216,26 +216,29 @@ def train_unsupervised(
     model.train()
     teacher.eval()
     window: list[dict[str, float]] = []
-    for step in progress(range(start, cfg.iterations)):
-        batch = sample_batch(data, cfg, step)
-        terms = gan_step(model.gan, g_optimizer, d_optimizer, *batch.to(device))
-        voice = batch.voice.to(device)
-        terms |= _student_step(model, teacher, kd, s_optimizer, voice, batch.voice_index, cfg)
-        window.append(terms)
-        done = step + 1
-        if done == cfg.iterations or (cfg.eval_every > 0 and done % cfg.eval_every == 0):
-            means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            mse, _ = distill_mse(model, teacher, data.val)
-            history.append({"step": done} | means | {"distill_mse": mse})
-            window = []
-            if checkpoint is not None:
-                extra = {
-                    "kd": kd.state_dict(),
-                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                    "identities": list(data.speakers),
-                    "history": history,
-                }
-                save_checkpoint(checkpoint, model, None, done, config_dict, extra)
+    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # per-step seeds (CRD's negatives), global RNG kept
+        for step in progress(range(start, cfg.iterations)):
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            batch = sample_batch(data, cfg, step)
+            terms = gan_step(model.gan, g_optimizer, d_optimizer, *batch.to(device))
+            voice = batch.voice.to(device)
+            terms |= _student_step(model, teacher, kd, s_optimizer, voice, batch.voice_index, cfg)
+            window.append(terms)
+            done = step + 1
+            if done == cfg.iterations or (cfg.eval_every > 0 and done % cfg.eval_every == 0):
+                means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                mse, _ = distill_mse(model, teacher, data.val)
+                history.append({"step": done} | means | {"distill_mse": mse})
+                window = []
+                if checkpoint is not None:
+                    extra = {
+                        "kd": kd.state_dict(),
+                        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                        "identities": list(data.speakers),
+                        "history": history,
+                    }
+                    save_checkpoint(checkpoint, model, None, done, config_dict, extra)
 
     _, spread = distill_mse(model, teacher, data.val)
     model.eval()
