@@ -28,7 +28,6 @@ from voice2mesh.evaluation.voices import (
     select_test_utterances,
 )
 from voice2mesh.facemodel.model import MorphableModel
-from voice2mesh.train.voice_data import MIN_FRAMES
 
 MEAN_FACE = "mean_face"
 GENDER_MEAN_FACE = "gender_mean_face"
@@ -112,11 +111,8 @@ def network_rows(
     Returns:
         (U, Ks) shape and (U, Ke) expression coefficients, rows as ``test.utterances``.
     """
-    outputs = apply_to_utterances(net, store, test.utterances.row, device, progress)
-    probe = net(torch.zeros(1, 64, MIN_FRAMES, device=device))  # output widths, no grad needed
-    ks = probe[0].shape[1]
-    coefficients = np.stack(outputs)  # (U, Ks + Ke)
-    return coefficients[:, :ks], coefficients[:, ks:]
+    shape, expression = apply_to_utterances(net, store, test.utterances.row, device, progress)
+    return shape, expression
 
 
 def baseline_rows(
@@ -149,9 +145,9 @@ def baseline_rows(
     n = len(test.utterances)
     speakers = store.index.identity.astype(str)
     train_rows = np.flatnonzero(speakers.isin(set(test.train_ids)))
-    embed = lambda rows, what: np.stack(  # noqa: E731
-        apply_to_utterances(encoder, store, rows, device, lambda it: progress(it, what))
-    )
+    embed = lambda rows, what: apply_to_utterances(  # noqa: E731
+        encoder, store, rows, device, lambda it: progress(it, what)
+    )[0]
     train_embeddings = embed(train_rows, "train voices")  # (N, E)
     train_voice_gender = np.array([speaker_gender[s] for s in speakers.iloc[train_rows]])
     classifier = GenderClassifier(l2).fit(train_embeddings, train_voice_gender)

@@ -55,23 +55,24 @@ def apply_to_utterances(
     rows: Iterable[int],
     device: str = "cpu",
     progress: Callable[[Iterable], Iterable] = iter,
-) -> list[np.ndarray]:
-    """``net`` on each whole utterance (1000-frame repetition); outputs as numpy arrays.
+) -> tuple[np.ndarray, ...]:
+    """``net`` on each whole utterance (1000-frame repetition), outputs stacked over rows.
 
     Returns:
-        one entry per row: the output's first batch item, or a concatenation of a tuple's
-        first items (e.g. shape and expression coefficients).
+        one (N, width) array per output of ``net`` (one for a tensor, k for a k-tuple such as
+        shape and expression coefficients).
     """
     if isinstance(net, nn.Module):
         net.eval()
-    out = []
+    out: list[list[np.ndarray]] = []
     for row in progress(list(rows)):
         frames = repeat_to(store[int(row)], MIN_FRAMES)  # (T, 64)
         x = torch.from_numpy(frames.T.copy())[None].to(device)  # (1, 64, T)
         y = net(x)
-        parts = y if isinstance(y, tuple) else (y,)
-        out.append(np.concatenate([p[0].float().cpu().numpy() for p in parts]))
-    return out
+        out.append([p[0].float().cpu().numpy() for p in (y if isinstance(y, tuple) else (y,))])
+    if not out:
+        raise ValueError("apply_to_utterances: no utterance rows given")
+    return tuple(np.stack(part) for part in zip(*out, strict=True))
 
 
 class GenderClassifier:
