@@ -86,3 +86,57 @@ def test_resolve_device_on_cpu_machine():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected
     assert resolve_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"pretrain_voice": {"iterations": -5}}, r"pretrain_voice\.iterations = -5; allowed: >= 1"),
+        ({"device": "gpu"}, r"device = 'gpu'; allowed: auto, cpu, cuda or cuda:<index>"),
+        ({"seed": -1}, r"seed = -1; allowed: >= 0 and <= 4294967295"),
+        ({"gan": {"lr": 0}}, r"gan\.lr = 0\.0; allowed: > 0"),
+        ({"kd": {"lr": -0.1}}, r"kd\.lr = -0\.1; allowed: > 0"),
+        ({"supervised": {"batch_size": 0}}, r"supervised\.batch_size = 0; allowed: >= 1"),
+        ({"supervised": {"dropout": 1.0}}, r"supervised\.dropout = 1\.0; allowed: >= 0 and < 1"),
+        ({"teacher": {"eval_every": -1}}, r"teacher\.eval_every = -1; allowed: >= 0"),
+        (
+            {"gan": {"betas": [0.5, 1.0]}},
+            r"gan\.betas = \(0\.5, 1\.0\); allowed: items >= 0 and < 1",
+        ),
+        (
+            {"pretrain_voice": {"crop_frames": [900, 100]}},
+            r"pretrain_voice\.crop_frames = \(900, 100\); allowed: \[low, high\] with 1 <= low",
+        ),
+        ({"gan": {"face_channels": [8, 8]}}, r"gan\.face_channels = \(8, 8\); allowed: 5 widths"),
+        ({"kd": {"weights": {"pkt": 0}}}, r"kd\.weights = \{'pkt': 0\.0\}; allowed: a positive"),
+        ({"kd": {"options": {"pkz": {}}}}, r"kd\.options = .*allowed: keys among kd, attention"),
+        ({"evaluate": {"confidence": 1.0}}, r"evaluate\.confidence = 1\.0; allowed: > 0 and < 1"),
+        ({"features": {"max_reject_fraction": 1.5}}, r"features\.max_reject_fraction = 1\.5"),
+        ({"gan": {"lr": float("nan")}}, r"gan\.lr = nan; allowed: > 0"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_range(data, message):
+    with pytest.raises(ConfigError, match=rf"^params\.yaml: {message}"):
+        params_from_dict(data, "params.yaml")
+
+
+def test_a_partial_kd_weights_mapping_keeps_the_other_defaults():
+    params = params_from_dict({"kd": {"weights": {"pkt": 5}}})
+    assert params.kd.weights["pkt"] == 5.0 and params.kd.weights["rkd"] == 1.0
+
+
+def test_kd_methods_are_the_distillation_registry():
+    from voice2mesh.config import KD_METHODS
+    from voice2mesh.distill import REGISTRY
+
+    assert tuple(REGISTRY) == KD_METHODS
+
+
+def test_every_trainer_knob_is_in_the_repository_params_file():
+    """Defaults live in the dataclasses; params.yaml lists every training knob explicitly."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = load_params(ROOT / "params.yaml")
+    for section in ("pretrain_voice", "supervised", "teacher", "gan", "kd"):
+        assert set(data[section]) == set(as_dict(getattr(params, section))), section

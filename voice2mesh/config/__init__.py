@@ -1,0 +1,125 @@
+"""params.yaml → frozen dataclasses, one per pipeline section.
+
+Every knob of the pipeline lives in ``params.yaml``; each stage reads its sections through
+``load_params``. The whole file is validated on every load, so a typo or an out-of-range value
+anywhere fails early with the file, the dotted key and the allowed range instead of a traceback
+deep in a trainer. The trainers take these dataclasses themselves: one config layer, defaults
+in one place.
+
+Adding a knob: add a field (typed, with its range and a commented default) to the section's
+dataclass (``data.py``, ``training.py``) and to ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from voice2mesh.config.data import (
+    EvaluateParams,
+    FaceModelParams,
+    FeaturesParams,
+    FitParams,
+    IntersectParams,
+    LandmarksParams,
+    ReportParams,
+)
+from voice2mesh.config.schema import ConfigError, Device, Section, Seed, as_dict, build
+from voice2mesh.config.training import (
+    KD_METHODS,
+    GanParams,
+    KdParams,
+    PretrainVoiceParams,
+    SupervisedParams,
+    TeacherParams,
+)
+from voice2mesh.synth.spec import SynthParams
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "KD_METHODS",
+    "ConfigError",
+    "EvaluateParams",
+    "FaceModelParams",
+    "FeaturesParams",
+    "FitParams",
+    "GanParams",
+    "IntersectParams",
+    "KdParams",
+    "LandmarksParams",
+    "Params",
+    "PretrainVoiceParams",
+    "ReportParams",
+    "SupervisedParams",
+    "SynthParams",
+    "TeacherParams",
+    "as_dict",
+    "load_params",
+    "load_section",
+    "params_from_dict",
+    "resolve_device",
+]
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class Params(Section):
+    """The whole params.yaml."""
+
+    seed: Seed = 0  # global seed; every stage derives its own generators from it
+    device: Device = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
+    face_model: FaceModelParams = field(default_factory=FaceModelParams)
+    synth: SynthParams = field(default_factory=SynthParams)
+    intersect: IntersectParams = field(default_factory=IntersectParams)
+    landmarks: LandmarksParams = field(default_factory=LandmarksParams)
+    features: FeaturesParams = field(default_factory=FeaturesParams)
+    fit3dmm: FitParams = field(default_factory=FitParams)
+    pretrain_voice: PretrainVoiceParams = field(default_factory=PretrainVoiceParams)
+    supervised: SupervisedParams = field(default_factory=SupervisedParams)
+    teacher: TeacherParams = field(default_factory=TeacherParams)
+    gan: GanParams = field(default_factory=GanParams)
+    kd: KdParams = field(default_factory=KdParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    report: ReportParams = field(default_factory=ReportParams)
+
+
+def params_from_dict(data: dict[str, Any], source: str = "<dict>") -> Params:
+    """Validate a parsed params mapping; ``source`` names it in error messages."""
+    return build(Params, data, "", source)
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate a params.yaml file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the project root)")
+    with path.open(encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    return params_from_dict(data or {}, str(path))
+
+
+def load_section(name: str, path: Path | str = DEFAULT_PARAMS) -> Any:
+    """One section of a validated params file (the whole file is checked)."""
+    params = load_params(path)
+    if name not in {f.name for f in dataclasses.fields(Params)}:
+        raise ConfigError(f"{path}: no section {name!r} in the schema")
+    return getattr(params, name)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when a GPU is present, else ``"cpu"``; others pass through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device = {device!r} but no CUDA device is available; use 'auto'")
+    return device

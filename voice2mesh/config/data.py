@@ -1,0 +1,95 @@
+"""The data and evaluation sections of params.yaml (one frozen dataclass per section)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from voice2mesh.config.schema import Count, Positive, Probability, Range, Section, Steps
+
+
+@dataclass(frozen=True)
+class FaceModelParams(Section):
+    """Which 3D Morphable Model the pipeline uses (docs/face_model.md)."""
+
+    kind: Literal["synthetic", "sfm", "bfm", "bfm68"] = "synthetic"
+    path: str | None = None  # model file or folder; required unless kind == "synthetic"
+    n_shape: Count = 40  # shape components used downstream (the paper: 40)
+    n_expression: Steps = 10  # expression components used downstream (the paper: 10)
+    preview_size: Count = 192  # pixels per tile of reports/figures/face_model.png
+
+
+@dataclass(frozen=True)
+class IntersectParams(Section):
+    """Where VoxCeleb1 and VGGFace live, and how identities are split (stage ``intersect``)."""
+
+    voxceleb_root: str = "data/synthetic/voxceleb1"  # holds vox1_meta.csv and wav/
+    vggface_root: str = "data/synthetic/vggface"  # one folder per VGGFace1 ID
+    meta_file: str | None = None  # default: <voxceleb_root>/vox1_meta.csv
+    test_initials: str = "ABCDE"  # names starting with these letters are the test split
+    unknown_ids: Literal["error", "drop"] = "error"  # wav ids missing from the meta file
+    image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+    out: str = "data/manifest"
+
+
+@dataclass(frozen=True)
+class LandmarksParams(Section):
+    """68-point landmark detection (stage ``landmarks``)."""
+
+    backend: Literal["pts", "fan"] = "pts"  # pts: .pts files beside the images; fan: 3D-FAN
+    batch_size: Count = 16  # images per detector call
+    max_reject_fraction: Probability = 0.5  # fail the stage when more images are rejected
+    out: str = "data/landmarks"
+
+
+@dataclass(frozen=True)
+class FeaturesParams(Section):
+    """VAD + normalised 64-bin log-mel per utterance (stage ``features``)."""
+
+    shard_size: Count = 256  # utterances per shard file
+    workers: Count = 2  # processes; the output does not depend on it
+    min_speech_s: Annotated[float, Range(0)] = 0.5  # utterances with less speech are rejected
+    max_reject_fraction: Probability = 0.5  # fail the stage when more utterances are rejected
+    out: str = "data/features"
+
+
+@dataclass(frozen=True)
+class FitParams(Section):
+    """Batched MAP fitting of the 3DMM to the landmarks (stage ``fit3dmm``)."""
+
+    landmark_sigma: Positive = 0.02  # landmark noise std as a fraction of the face size
+    shape_prior: Annotated[float, Range(0)] = 1.0  # Gaussian shape prior weight (1 = the model's)
+    expression_prior: Annotated[float, Range(0)] = 1.0  # Gaussian expression prior weight
+    n_iterations: Count = 10  # alternating pose / coefficient iterations
+    n_refine: Steps = 4  # joint Gauss-Newton steps afterwards
+    max_residual_norm: Positive = 0.1  # reject fits whose RMS residual exceeds this × face size
+    min_valid: Annotated[int, Range(6, 68)] = 20  # reject images with fewer usable landmarks
+    # Per-identity reference face. The paper hand-picks one neutral frontal fit; automatically
+    # (best_frontal) one fit keeps its landmark noise, and on the default world the mean of an
+    # identity's 4-8 fits is the cleaner target and reference (see the README's evaluation notes).
+    reference: Literal["best_frontal", "mean"] = "mean"
+    batch_size: Count = 256  # images solved together
+    max_reject_fraction: Probability = 0.5  # fail the stage when more fits are rejected
+    out: str = "data/fits"
+
+
+@dataclass(frozen=True)
+class EvaluateParams(Section):
+    """The paper's metrics on the test identities, with CIs and paired tests (``evaluate``)."""
+
+    n_utterances: Count = 3  # utterances per test identity (the paper: 3)
+    n_resamples: Annotated[int, Range(100)] = 2000  # identity bootstrap resamples for the CIs
+    confidence: Annotated[float, Range(0, 1, open_low=True, open_high=True)] = 0.95
+    gender_l2: Positive = 1.0  # ridge penalty of the gender-from-voice logistic regression
+    truth: str | None = "data/synthetic/truth"  # synthetic world only: also score vs true faces
+    out: str = "data/evaluation"
+
+
+@dataclass(frozen=True)
+class ReportParams(Section):
+    """Tables 1-5 and the figures (stage ``report``)."""
+
+    tables: str = "reports/tables.md"
+    figures: str = "reports/figures"
+    n_speakers: Count = 4  # test speakers in the mesh-comparison figure
+    size: Count = 160  # pixels per rendered mesh tile

@@ -1,0 +1,166 @@
+"""The training sections of params.yaml: what each trainer in ``voice2mesh.train`` takes.
+
+The defaults are sized for the embedded synthetic world on 2 CPU cores; each field's comment
+gives the paper's value where it differs (Wu et al. 2022: Adam lr 2e-4, batch 128, 50K
+iterations; Wen et al. 2019 for the voice encoder and the GAN). Every trainer also takes the
+top-level ``seed``. ``resume_state`` is where a run keeps its resumable state (weights,
+optimizers, step), separate from the finished model at ``out``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from voice2mesh.config.schema import (
+    Betas,
+    Count,
+    FieldError,
+    FrameRange,
+    NonNegative,
+    Positive,
+    Range,
+    Section,
+    Steps,
+    Widths,
+)
+
+KdMethod = Literal["kd", "attention", "sp", "correlation", "rkd", "crd", "vid", "pkt"]
+KD_METHODS: tuple[str, ...] = KdMethod.__args__  # the distill.REGISTRY keys (a test checks)
+
+
+@dataclass(frozen=True)
+class PretrainVoiceParams(Section):
+    """Speaker-ID pretraining of Wen et al.'s voice encoder (stage ``pretrain_voice``)."""
+
+    iterations: Count = 480  # optimizer steps in total, also when resuming (paper: 50000)
+    batch_size: Count = 32  # crops per step (paper: 128)
+    lr: Positive = 1e-3  # Adam (paper: 2e-4, too slow to learn in 480 steps)
+    crop_frames: FrameRange = (300, 800)  # random crop length range, one length per batch
+    eval_every: Steps = 120  # steps between held-out evaluations (0: only at the end)
+    channels: Widths = (128, 192, 288, 432)  # encoder widths (paper: 256, 384, 576, 864)
+    resume: bool = False  # continue from resume_state when it matches this run
+    out: str = "models/voice_encoder.pt"
+    resume_state: str = "models/resume/pretrain_voice.pt"
+
+
+@dataclass(frozen=True)
+class SupervisedParams(Section):
+    """Supervised voice -> 3DMM regressor on the pretrained encoder (``train_supervised``).
+
+    Predicts ``face_model.n_shape`` shape and ``face_model.n_expression`` expression
+    coefficients.
+    """
+
+    iterations: Count = 600  # optimizer steps (paper: 50000)
+    batch_size: Count = 32  # crops per step (paper: 128)
+    lr: Positive = 1e-3  # Adam (paper: 2e-4, too slow to learn in 600 steps)
+    crop_frames: FrameRange = (300, 800)  # random crop length range, one length per batch
+    dropout: Annotated[float, Range(0, 1, open_high=True)] = 0.2  # before the linear heads
+    freeze_encoder: bool = True  # train the heads only; the speaker-ID encoder stays fixed
+    eval_every: Steps = 100  # steps between held-out validation-MSE evaluations
+    resume: bool = False
+    out: str = "models/supervised.pt"
+    resume_state: str = "models/resume/train_supervised.pt"
+
+
+@dataclass(frozen=True)
+class TeacherParams(Section):
+    """The image -> 3DMM teacher, 3DDFA-V2's MobileNetV1 (stage ``pretrain_teacher``).
+
+    Synthetic world: trained on the face crops with the fitted coefficients as labels (as 3DDFA
+    trained on fitted 300W-LP). Real data with the BFM: set ``checkpoint`` and
+    ``param_mean_std`` to 3DDFA-V2's files and ``widen_factor`` to match (then no training).
+    """
+
+    checkpoint: str | None = None  # 3DDFA-V2 .pth (e.g. mb1_120x120.pth); null: train one
+    param_mean_std: str | None = None  # 3DDFA-V2's param_mean_std_62d_120x120.pkl
+    widen_factor: Positive = 0.25  # MobileNetV1 width (3DDFA-V2 ships 1.0 and 0.5)
+    iterations: Count = 200  # optimizer steps (paper: 50000 at batch 128)
+    batch_size: Count = 16
+    lr: Positive = 1e-3  # Adam
+    eval_every: Steps = 100
+    resume: bool = False
+    out: str = "models/teacher.pt"
+    resume_state: str = "models/resume/pretrain_teacher.pt"
+
+
+@dataclass(frozen=True)
+class GanParams(Section):
+    """Wen et al.'s voice -> face GAN on the training faces (stage ``train_gan``); the joint
+    unsupervised training keeps training it with these settings."""
+
+    iterations: Count = 200  # optimizer steps (Wen et al.: 30-50K at batch 128)
+    batch_size: Count = 16  # voices and faces per step, each
+    lr: Positive = 2e-4  # Adam, both optimizers (as published)
+    betas: Betas = (0.5, 0.999)  # Adam betas (DCGAN's, as published)
+    generator_channels: Widths = (128, 64, 32, 16, 8)  # paper: 1024, 512, 256, 128, 64
+    face_channels: Widths = (8, 16, 32, 64, 128)  # paper: 32, 64, 128, 256, 512
+    noise: NonNegative = 0.05  # std of the voice-embedding perturbation (as published)
+    crop_frames: FrameRange = (300, 800)  # voice crop length range, one length per round
+    voice_crops: Count = 2  # random crops embedded per training utterance (frozen encoder)
+    flip: bool = True  # mirror each real face with probability 0.5
+    eval_every: Steps = 50
+    resume: bool = False
+    out: str = "models/gan_baseline.pt"
+    resume_state: str = "models/resume/train_gan.pt"
+    samples: str = "reports/figures/gan_samples.png"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("generator_channels", "face_channels"):
+            if len(getattr(self, name)) != 5:
+                raise FieldError(name, getattr(self, name), "5 widths (Wen et al.'s 64x64 layout)")
+
+
+def _default_kd_weights() -> dict[str, float]:
+    return {
+        "kd": 1.0,
+        "attention": 1000.0,
+        "sp": 3000.0,
+        "correlation": 0.02,
+        "rkd": 1.0,
+        "crd": 0.8,
+        "vid": 1.0,
+        "pkt": 30000.0,
+    }
+
+
+@dataclass(frozen=True)
+class KdParams(Section):
+    """Joint GAN + student training distilled from the teacher: one model per KD method
+    (the ``kd_ablation@<method>`` stages, Table 5); the unsupervised row is ``method``'s."""
+
+    method: KdMethod = "pkt"  # the unsupervised row's KD method (the paper's choice: pkt)
+    iterations: Count = 40  # joint steps (paper: 50000 at batch 128)
+    batch_size: Count = 16  # voices and faces per step, each
+    lr: Positive = 2e-4  # Adam, student and its KD connectors (the GAN keeps gan.lr/betas)
+    student_width: Positive = 0.5  # MobileNetV2 width multiplier (paper: 1.0)
+    param_weight: NonNegative = 1.0  # weight of ||p_s - p_t||^2 on the 62 whitened parameters
+    weights: dict[KdMethod, Positive] = field(default_factory=_default_kd_weights)  # RepDistiller's
+    options: dict[KdMethod, dict[str, Any]] = field(default_factory=dict)  # KD loss constructor
+    eval_every: Steps = 20
+    resume: bool = False
+    out: str = "models/kd_ablation"  # <out>/<method>.pt
+    resume_state: str = "models/resume/kd_ablation"  # <resume_state>/<method>.pt
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # a partial mapping overrides some methods' weights; the others keep their defaults
+        object.__setattr__(self, "weights", _default_kd_weights() | dict(self.weights))
+        for name in ("weights", "options"):
+            unknown = sorted(set(getattr(self, name)) - set(KD_METHODS))
+            if unknown:
+                raise FieldError(name, getattr(self, name), f"keys among {', '.join(KD_METHODS)}")
+        bad = {m: w for m, w in self.weights.items() if not (isinstance(w, int | float) and w > 0)}
+        if bad:
+            raise FieldError("weights", bad, "a positive weight per method")
+
+    def model_path(self, method: str) -> Path:
+        """Where ``method``'s model is written (``<out>/<method>.pt``)."""
+        return Path(self.out) / f"{method}.pt"
+
+    def state_path(self, method: str) -> Path:
+        """Where ``method``'s run keeps its resume state."""
+        return Path(self.resume_state) / f"{method}.pt"
