@@ -1,4 +1,4 @@
-"""The 3DDFA-V2 teacher: checkpoint loading, the crop rule, decoding and save/load."""
+"""The 3DDFA-V2 teacher: loading 3DDFA-V2's files, decoding, and its model checkpoint."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from voice2mesh.checkpoint import load_model, read_model, save_model
+from voice2mesh.data.crops import crop_faces, crop_to_image, project_params, roi_box_from_bbox
 from voice2mesh.facemodel.bfm import load_bfm68
 from voice2mesh.models import Teacher
 from voice2mesh.models.mobilenet import MobileNetV1, crops_to_input
-from voice2mesh.models.teacher import (
-    crop_faces,
-    crop_to_image,
-    project_params,
-    roi_box_from_bbox,
-)
 
 EMMA_BOXES = np.array(
     [[317, 382, 815, 1036], [2986, 298, 3480, 886], [1694, 241, 2048, 733]], np.float64
@@ -67,21 +63,6 @@ def test_real_checkpoint_landmarks_are_in_anatomical_order(emma_landmarks: np.nd
         assert row[17:27].mean() < eyes_row  # brows above the eyes
 
 
-def test_roi_box_follows_3ddfa_v2_rule() -> None:
-    box = roi_box_from_bbox(np.array([10.0, 20.0, 110.0, 140.0]))
-    old = (100 + 120) / 2
-    size = int(old * 1.58)
-    centre = np.array([60.0, 80.0 + 0.14 * old])
-    np.testing.assert_allclose(box, [*(centre - size / 2), *(centre + size / 2)])
-
-
-def test_crop_pads_outside_the_image_with_zeros() -> None:
-    image = np.full((40, 60, 3), 200, np.uint8)
-    crops, boxes = crop_faces([image], np.array([[-30.0, -30.0, 30.0, 30.0]]))
-    assert crops.shape == (1, 120, 120, 3) and boxes.tolist() == [[-30, -30, 30, 30]]
-    assert (crops[0, :50, :50] == 0).all() and (crops[0, 70:, 70:] == 200).all()
-
-
 def test_checkpoint_with_wrong_width_is_refused(assets_dir: Path) -> None:
     tddfa = assets_dir / "tddfa"
     with pytest.raises(ValueError, match=r"widen_factor 1\.0"):
@@ -97,14 +78,41 @@ def test_features_and_output_shapes() -> None:
     assert net.head(pooled).shape == (2, 62)
 
 
-def test_save_load_round_trip_predicts_identically(tmp_path: Path) -> None:
+class _Payload:
+    """Any class: a weights-only load refuses to rebuild it."""
+
+
+def test_a_3ddfa_file_holding_python_objects_is_refused(tmp_path: Path) -> None:
+    torch.save({"state_dict": _Payload()}, tmp_path / "crafted.pth")
+    with pytest.raises(ValueError, match="not a loadable 3DDFA-V2 checkpoint"):
+        Teacher.from_3ddfa_checkpoint(tmp_path / "crafted.pth", tmp_path / "stats.pkl", 0.5)
+    with pytest.raises(FileNotFoundError, match="no such 3DDFA-V2 checkpoint"):
+        Teacher.from_3ddfa_checkpoint(tmp_path / "missing.pth", tmp_path / "stats.pkl", 0.5)
+
+
+def test_whitening_must_be_62_values_with_a_positive_std() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Teacher(0.25, np.zeros(62), np.zeros(62))
+    with pytest.raises(ValueError, match=r"\(62,\)"):
+        Teacher(0.25, np.zeros(12), np.ones(12))
+
+
+def test_model_checkpoint_round_trip_predicts_identically(tmp_path: Path) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    teacher = Teacher(0.25, rng.normal(size=62), rng.uniform(0.5, 2.0, 62), {"note": "x"})
+    teacher = Teacher(0.25, rng.normal(size=62), rng.uniform(0.5, 2.0, 62))
     teacher.net(torch.randn(4, 3, 120, 120))  # move the BN running stats off their init
     teacher.eval()
     crops = rng.integers(0, 256, (3, 120, 120, 3), dtype=np.uint8)
-    teacher.save(tmp_path / "teacher.pt")
-    loaded = Teacher.load(tmp_path / "teacher.pt")
-    assert loaded.widen_factor == 0.25 and loaded.config["note"] == "x"
+    path = tmp_path / "teacher.pt"
+    save_model(path, "teacher", teacher, {"widen_factor": 0.25, "note": "x"}, {"seed": 0})
+    checkpoint = read_model(path)
+    assert checkpoint.kind == "teacher" and checkpoint.arch == {"widen_factor": 0.25}
+    assert checkpoint.config["note"] == "x" and checkpoint.params == {"seed": 0}
+    loaded = load_model(path, kinds=("teacher",), purpose="the unsupervised training")
+    assert isinstance(loaded, Teacher) and loaded.widen_factor == 0.25 and not loaded.training
+    for name, value in teacher.state_dict().items():  # weights, BN statistics, whitening
+        assert torch.equal(loaded.state_dict()[name], value), name
     np.testing.assert_array_equal(loaded.predict_params(crops), teacher.predict_params(crops))
+    with pytest.raises(ValueError, match="predict needs a supervised or unsupervised model"):
+        load_model(path, kinds=("supervised", "unsupervised"), purpose="predict")

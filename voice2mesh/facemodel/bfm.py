@@ -24,7 +24,6 @@ the paper's 2217-14607 gives 94 mm because 14607 is not 2217's mirror image).
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import scipy.io
 
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.facemodel.semantics import BFM_PAIRS, derive_pairs, derive_regions
+from voice2mesh.safe_pickle import load_pickle
 
 UM_PER_MM = 1000.0
 N_POSE, N_SHAPE, N_EXPRESSION = 12, 40, 10  # 3DDFA's 62-d parameter layout
@@ -193,8 +193,7 @@ def load_param_std(folder: Path, path: Path | str | None = None) -> tuple[np.nda
     if not path.is_file():
         raise FileNotFoundError(f"parameter std file {path} does not exist")
     if path.suffix == ".pkl":
-        with path.open("rb") as f:
-            std = np.asarray(pickle.load(f)["std"], np.float64).reshape(-1)
+        std = np.asarray(load_pickle(path)["std"], np.float64).reshape(-1)
     else:
         std = np.loadtxt(path).reshape(-1)
     if std.shape != (N_POSE + N_SHAPE + N_EXPRESSION,) or (std <= 0).any():
@@ -245,8 +244,9 @@ def check_canonical_frame(mean: np.ndarray, landmarks: np.ndarray, where: Path) 
 
 def _read_v2_pickle(path: Path) -> tuple[np.ndarray, ...]:
     """(mean (N, 3) mm, triangles (F, 3), landmarks (68,), w_shp, w_exp) of a 3DDFA-V2 pickle."""
-    with path.open("rb") as f:
-        data = pickle.load(f)
+    data = load_pickle(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict; expected 3DDFA-V2's bfm_noneck_v3.pkl")
     missing = [key for key in ("u", "w_shp", "w_exp", "keypoints") if key not in data]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected 3DDFA-V2's bfm_noneck_v3.pkl")
@@ -254,8 +254,7 @@ def _read_v2_pickle(path: Path) -> tuple[np.ndarray, ...]:
     mean = (flat.reshape(-1, 3) / UM_PER_MM).astype(np.float32)
     tri_path = path.parent / "tri.pkl"
     if tri_path.is_file():
-        with tri_path.open("rb") as f:
-            tri = np.asarray(pickle.load(f))
+        tri = np.asarray(load_pickle(tri_path))
     elif data.get("tri") is not None:
         tri_path, tri = path, np.asarray(data["tri"])
     else:

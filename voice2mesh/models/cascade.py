@@ -17,8 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from voice2mesh.data.crops import CROP_SIZE
 from voice2mesh.models.gan import VoiceToFaceGan
-from voice2mesh.models.mobilenet import CROP_SIZE, N_PARAMS, PIXEL_MEAN, PIXEL_STD
+from voice2mesh.models.mobilenet import N_PARAMS, PIXEL_MEAN, PIXEL_STD
 
 N_POSE = 12  # 3 x 4 pose matrix, row-major
 N_SHAPE_3DDFA = 40  # 3DDFA-V2's shape coefficients, then its 10 expression coefficients
@@ -80,3 +81,7 @@ class VoiceToParams(nn.Module):
         p = self.params(logmel)
         start = N_POSE + N_SHAPE_3DDFA
         return p[:, N_POSE : N_POSE + self.n_shape], p[:, start : start + self.n_expression]
+
+    def predict_raw(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same as ``forward``: every predicting model answers ``predict_raw``."""
+        return self(logmel)

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-CROP_SIZE = 120  # 3DDFA-V2's input side
 N_PARAMS = 62  # 12 pose + 40 shape + 10 expression
 PIXEL_MEAN, PIXEL_STD = 127.5, 128.0  # 3DDFA-V2's NormalizeGjz
 

@@ -1,162 +1,21 @@
-"""The image -> 3DMM teacher: 3DDFA-V2's MobileNetV1 with its parameter whitening and crop rule.
+"""The image -> 3DMM teacher: 3DDFA-V2's MobileNetV1 with its parameter whitening.
 
 Guo et al., *Towards Fast, Accurate and Stable 3D Dense Face Alignment* (ECCV 2020); Wu et al.
-(CVPR 2022) use it as the expert that the MobileNetV2 student learns from.
-
-Parameters (3DDFA-V2's 62-d layout): ``p[:12].reshape(3, 4) = [R | offset]`` (R includes the
-scale), ``p[12:52]`` shape, ``p[52:62]`` expression coefficients, raw (the network predicts them
-whitened: ``(p - mean) / std``). The pose acts on vertices in **micrometres** (3DDFA's BFM
-units; ours are mm, hence ``UM_PER_MM``) and lands in the 120x120 crop frame, y up:
-
-    q = R @ (1000 * X_mm) + offset                                         (project_params)
-    image x = (q_x - 1) * kx + sx,  image y = (120 - q_y) * ky + sy        (similar_transform)
-
-with ``kx, ky = (ex - sx) / 120, (ey - sy) / 120`` of the crop's box; 3DDFA-V2's pixel-index
-coordinates (pixel centre at an integer) become voice2mesh's (x, row) (pixel centre at +0.5) by
-adding 0.5. Boxes ``(x1, y1, x2, y2)`` are in image pixels as a face detector gives them; the crop
-covers the rounded ``roi_box_from_bbox`` box, zero-padded outside the image (``crop_img``), and
-is resized to 120x120 (bilinear; 3DDFA-V2 uses OpenCV's INTER_LINEAR).
+(CVPR 2022) use it as the expert that the MobileNetV2 student learns from. It reads 120x120 BGR
+crops cut by 3DDFA-V2's rule (``data.crops``) and predicts the 62 parameters of that module's
+layout, whitened: ``(p - mean) / std``.
 """
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
-from voice2mesh.facemodel.bfm import UM_PER_MM
-from voice2mesh.facemodel.model import MorphableModel
-from voice2mesh.models.mobilenet import CROP_SIZE, N_PARAMS, MobileNetV1, crops_to_input
-
-HALF_PIXEL = 0.5  # voice2mesh (x, row) = 3DDFA-V2 pixel-index coordinates + 0.5
-
-
-def roi_box_from_bbox(bbox: np.ndarray) -> np.ndarray:
-    """3DDFA-V2's ``parse_roi_box_from_bbox``: (..., 4) face boxes -> (..., 4) square crop boxes.
-
-    The side is ``int(1.58 * (w + h) / 2)`` and the centre moves down by 0.14 of ``(w + h) / 2``.
-    """
-    bbox = np.asarray(bbox, np.float64)
-    left, top, right, bottom = np.moveaxis(bbox[..., :4], -1, 0)
-    old_size = (right - left + bottom - top) / 2
-    cx, cy = right - (right - left) / 2, bottom - (bottom - top) / 2 + old_size * 0.14
-    size = np.trunc(old_size * 1.58)
-    sx, sy = cx - size / 2, cy - size / 2
-    return np.stack([sx, sy, sx + size, sy + size], axis=-1)
-
-
-def box_from_landmarks(points: np.ndarray) -> np.ndarray:
-    """(..., 68, 2) voice2mesh (x, row) landmarks -> (..., 4) their bounding box in box pixels."""
-    points = np.asarray(points, np.float64) - HALF_PIXEL
-    return np.concatenate([np.nanmin(points, axis=-2), np.nanmax(points, axis=-2)], axis=-1)
-
-
-def crop_faces(
-    images: Sequence[np.ndarray], roi_boxes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cut and resize one crop per box (3DDFA-V2's ``crop_img`` + resize).
-
-    Args:
-        images: N images (H, W, 3) uint8 (any channel order; 3DDFA-V2 expects BGR), or one image
-            per box.
-        roi_boxes: (N, 4) crop boxes (``roi_box_from_bbox``).
-
-    Returns:
-        ``(crops, boxes)``: (N, 120, 120, 3) uint8 and the (N, 4) rounded boxes they cover (use
-        these to map points back, ``crop_to_image``).
-    """
-    boxes = np.round(np.asarray(roi_boxes, np.float64).reshape(-1, 4))
-    if len(images) != len(boxes):
-        raise ValueError(f"crop_faces: {len(images)} images but {len(boxes)} boxes")
-    crops = np.empty((len(boxes), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    for i, (image, box) in enumerate(zip(images, boxes, strict=True)):
-        crop = Image.fromarray(np.asarray(image, np.uint8)).crop(tuple(int(v) for v in box))
-        crops[i] = np.asarray(crop.resize((CROP_SIZE, CROP_SIZE), Image.BILINEAR))
-    return crops, boxes
-
-
-def _box_scales(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
-    boxes = np.asarray(boxes, np.float64)
-    sx, sy, ex, ey = np.moveaxis(boxes, -1, 0)
-    kx, ky = (ex - sx) / CROP_SIZE, (ey - sy) / CROP_SIZE
-    return sx, sy, kx, ky, (kx + ky) / 2
-
-
-def pose_to_crop(pose: np.ndarray, boxes: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """Image poses -> 3DDFA-V2's 12-d crop-frame poses (the inverse of ``crop_pose_to_image``).
-
-    Args:
-        pose: (N, 3, 4) ``[sR | t]`` on mm vertices in ``voice2mesh.render.camera``'s convention
-            (x = column, y = height up from the bottom of an image of height H).
-        boxes: (N, 4) the boxes the crops cover.
-        heights: (N,) image heights H.
-
-    Returns:
-        (N, 12) float64 ``[R | offset]`` rows, acting on micrometre vertices (module docstring).
-    """
-    pose = np.asarray(pose, np.float64)
-    sx, sy, kx, ky, k = _box_scales(boxes)
-    h = np.asarray(heights, np.float64)
-    linear = pose[:, :, :3] / np.stack([kx, ky, k], axis=-1)[:, :, None] / UM_PER_MM
-    t = pose[:, :, 3]
-    offset = np.stack(
-        [
-            (t[:, 0] - HALF_PIXEL - sx) / kx + 1,
-            CROP_SIZE - (h - t[:, 1] - HALF_PIXEL - sy) / ky,
-            t[:, 2] / k + 1,
-        ],
-        axis=-1,
-    )
-    return np.concatenate([linear, offset[:, :, None]], axis=2).reshape(-1, 12)
-
-
-def crop_pose_to_image(params: np.ndarray, boxes: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """(N, >= 12) 3DDFA-V2 parameters -> (N, 3, 4) image poses on mm vertices (see above)."""
-    rt = np.asarray(params, np.float64)[:, :12].reshape(-1, 3, 4)
-    sx, sy, kx, ky, k = _box_scales(boxes)
-    h = np.asarray(heights, np.float64)
-    linear = rt[:, :, :3] * np.stack([kx, ky, k], axis=-1)[:, :, None] * UM_PER_MM
-    offset = rt[:, :, 3]
-    t = np.stack(
-        [
-            (offset[:, 0] - 1) * kx + sx + HALF_PIXEL,
-            h - ((CROP_SIZE - offset[:, 1]) * ky + sy + HALF_PIXEL),
-            (offset[:, 2] - 1) * k,
-        ],
-        axis=-1,
-    )
-    return np.concatenate([linear, t[:, :, None]], axis=2)
-
-
-def project_params(params: np.ndarray, model: MorphableModel) -> np.ndarray:
-    """(N, 62) raw parameters -> (N, 68, 3) landmarks in the 120x120 crop frame (y up).
-
-    ``model`` supplies the 68-landmark mean and bases in mm (e.g. ``load_bfm68`` for a
-    3DDFA-V2 checkpoint, the training face model for our own teacher).
-    """
-    params = np.asarray(params, np.float64)
-    ks, ke = model.n_shape, model.n_expression
-    shape, expression = params[:, 12 : 12 + ks], params[:, 52 : 52 + ke]
-    vertices = model.reconstruct(shape, expression, landmarks_only=True) * UM_PER_MM  # (N, 68, 3)
-    rt = params[:, :12].reshape(-1, 3, 4)
-    return vertices @ np.swapaxes(rt[:, :, :3], 1, 2) + rt[:, None, :, 3]
-
-
-def crop_to_image(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(N, L, >= 2) crop-frame points -> (N, L, 2) voice2mesh image (x, row) coordinates.
-
-    3DDFA-V2's ``similar_transform`` (x - 1, 120 - y, scaled into the box) plus half a pixel.
-    """
-    points = np.asarray(points, np.float64)
-    sx, sy, kx, ky, _ = (v[:, None] for v in _box_scales(boxes))
-    x = (points[..., 0] - 1) * kx + sx + HALF_PIXEL
-    row = (CROP_SIZE - points[..., 1]) * ky + sy + HALF_PIXEL
-    return np.stack([x, row], axis=-1)
+from voice2mesh.models.mobilenet import N_PARAMS, MobileNetV1, crops_to_input
+from voice2mesh.safe_pickle import load_pickle
 
 
 class Teacher(nn.Module):
@@ -167,11 +26,9 @@ class Teacher(nn.Module):
         widen_factor: float = 1.0,
         param_mean: np.ndarray | None = None,
         param_std: np.ndarray | None = None,
-        config: dict | None = None,
     ) -> None:
         super().__init__()
         self.widen_factor = float(widen_factor)
-        self.config = dict(config or {})
         self.net = MobileNetV1(self.widen_factor, N_PARAMS)
         mean = np.zeros(N_PARAMS) if param_mean is None else np.asarray(param_mean)
         std = np.ones(N_PARAMS) if param_std is None else np.asarray(param_std)
@@ -212,12 +69,25 @@ class Teacher(nn.Module):
     def from_3ddfa_checkpoint(
         cls, checkpoint: Path | str, param_mean_std: Path | str, widen_factor: float
     ) -> Teacher:
-        """A 3DDFA-V2 ``mb*_120x120.pth`` with its ``param_mean_std_62d_120x120.pkl``."""
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        state = state.get("state_dict", state)
-        with Path(param_mean_std).open("rb") as f:
-            stats = pickle.load(f)
-        teacher = cls(widen_factor, stats["mean"], stats["std"], {"source": str(checkpoint)})
+        """A 3DDFA-V2 ``mb*_120x120.pth`` with its ``param_mean_std_62d_120x120.pkl``.
+
+        Both are read without running code: the ``.pth`` with ``weights_only=True`` (3DDFA-V2's
+        checkpoints hold only tensors), the ``.pkl`` with ``safe_pickle.load_pickle``.
+        """
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{checkpoint}: no such 3DDFA-V2 checkpoint") from error
+        except Exception as error:  # torch raises several types for a file it cannot read
+            raise ValueError(
+                f"{checkpoint}: not a loadable 3DDFA-V2 checkpoint "
+                f"({str(error).strip().splitlines()[0][:160]})"
+            ) from error
+        state = state.get("state_dict", state) if isinstance(state, dict) else {}
+        stats = load_pickle(param_mean_std)
+        if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+            raise ValueError(f"{param_mean_std}: expected a dict with 'mean' and 'std' (62 each)")
+        teacher = cls(widen_factor, stats["mean"], stats["std"])
         weights = {k.removeprefix("module."): v for k, v in state.items()}
         weights = {k: v for k, v in weights.items() if not k.startswith("fc_lm.")}
         try:
@@ -230,19 +100,3 @@ class Teacher(nn.Module):
                 f"(missing {missing[:4]}, unexpected {unexpected[:4]})"
             )
         return teacher.eval()
-
-    def save(self, path: Path | str) -> None:
-        """Write weights, whitening and config (``save_checkpoint`` format, no optimizer)."""
-        from voice2mesh.train.pretrain_voice import save_checkpoint
-
-        save_checkpoint(path, self, None, 0, self.config | {"widen_factor": self.widen_factor})
-
-    @classmethod
-    def load(cls, path: Path | str, device: str | torch.device = "cpu") -> Teacher:
-        """A teacher written by ``save`` or by ``train_teacher``, in eval mode on ``device``."""
-        from voice2mesh.train.pretrain_voice import load_checkpoint
-
-        state = load_checkpoint(path, map_location="cpu")
-        teacher = cls(state["config"]["widen_factor"], config=state["config"])
-        teacher.load_state_dict(state["model"])
-        return teacher.to(device).eval()
