@@ -1,12 +1,14 @@
 """Stage ``evaluate``: the paper's metrics for every row on the test identities.
 
 Reads:  params ``evaluate``, ``seed``, ``device``, ``face_model``, ``intersect.out``,
-        ``features.out``, ``fit3dmm.out``, ``pretrain_voice.out``, ``supervised.out``,
-        ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.ablation_out``; the manifest, features,
-        reference fits, every model and (synthetic world, ``evaluate.truth``) the true shapes;
-        the test-split face crops for the teacher's held-out accuracy.
-Rows:   mean_face, gender_mean_face (gender from the voice), baseline (GAN -> teacher),
-        supervised, unsupervised, kd_ablation@<method> for every ``distill.REGISTRY`` key.
+        ``features.out``, ``fit3dmm.out``, ``landmarks.out``, ``pretrain_voice.out``,
+        ``supervised.out``, ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.method``; the
+        manifest, features, reference fits, every model and (synthetic world,
+        ``evaluate.truth``) the true shapes; the test-split face crops for the teacher's
+        held-out accuracy.
+Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice), baseline
+        (GAN -> teacher), supervised, unsupervised (= kd_ablation@<kd.method>),
+        kd_ablation@<method> for every KD method.
 Writes: ``metrics/evaluate.json`` (``vs_reference`` and ``vs_truth``: row → metric → mean,
         95 % CI, paired p-values against the mean faces and the baseline; the gender
         classifier's accuracy; the teacher's shape RMSE vs fits and truth; counts) and
@@ -18,7 +20,6 @@ Writes: ``metrics/evaluate.json`` (``vs_reference`` and ``vs_truth``: row → me
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -26,29 +27,24 @@ from tqdm import tqdm
 
 from stages.common import stage_args
 from voice2mesh.audio.features import FeatureStore
-from voice2mesh.config import Params, load_params, resolve_device
+from voice2mesh.checkpoint import ModelCache
+from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
-from voice2mesh.distill import REGISTRY
 from voice2mesh.evaluation import protocol
+from voice2mesh.evaluation.rows import BASELINE, GENDER_MEAN_FACE, MEAN_FACE, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.store import write_predictions
 from voice2mesh.evaluation.summary import summarise
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.fitting.store import read_fits
-from voice2mesh.io import atomic_path, write_json
-from voice2mesh.models.cascade import N_POSE, VoiceToParams
-from voice2mesh.models.teacher import Teacher
+from voice2mesh.io import atomic_dir, atomic_path, write_json
+from voice2mesh.models.cascade import N_POSE
 from voice2mesh.synth.truth import read_truth
-from voice2mesh.train.determinism import make_deterministic
-from voice2mesh.train.gan import load_gan
-from voice2mesh.train.pretrain_voice import load_voice_encoder
-from voice2mesh.train.supervised import load_supervised
+from voice2mesh.train.determinism import training_device
 from voice2mesh.train.teacher_data import build_teacher_dataset
-from voice2mesh.train.unsupervised import load_unsupervised
 
 METRICS = Path("metrics/evaluate.json")
-BASELINE = "baseline"  # the paper's: pretrained GAN -> teacher, no joint training
-COMPARATORS = (protocol.MEAN_FACE, protocol.GENDER_MEAN_FACE, BASELINE)
+COMPARATORS = (MEAN_FACE, GENDER_MEAN_FACE, BASELINE)
 
 log = logging.getLogger("stages.evaluate")
 
@@ -58,23 +54,11 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.8g")
 
 
-def networks(params: Params, device: str) -> Iterator[tuple[str, Callable]]:
-    """``(row name, log-mel -> (shape, expression))`` of every trained model, in table order."""
-    teacher = Teacher.load(params.teacher.out, device)
-    gan = load_gan(params.gan.out, device)
-    yield BASELINE, VoiceToParams(gan, teacher, teacher.param_mean, teacher.param_std).eval()
-    yield "supervised", load_supervised(params.supervised.out, device).predict_raw
-    yield "unsupervised", load_unsupervised(params.kd.out, device)
-    for method in REGISTRY:
-        path = Path(params.kd.ablation_out) / f"{method}.pt"
-        yield f"kd_ablation@{method}", load_unsupervised(path, device)
-
-
-def teacher_rows(params: Params, truth, name_of) -> dict:
+def teacher_rows(params: Params, models: ModelCache, truth, name_of) -> dict:
     """The teacher's held-out (test-split crops) shape RMSE vs the fits and, if known, truth."""
     data = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
     test = data.splits == "test"
-    teacher = Teacher.load(params.teacher.out)
+    teacher = models.get(params.teacher.out, ("teacher",), "evaluate")
     ks = params.face_model.n_shape
     predicted = teacher.predict_params(data.crops[test])[:, N_POSE : N_POSE + ks]
     targets = {"fits": data.labels[test, N_POSE : N_POSE + ks]}
@@ -87,8 +71,8 @@ def teacher_rows(params: Params, truth, name_of) -> dict:
 def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     """Predict with every row, score against references (and truth), summarise, write."""
     p = params.evaluate
-    make_deterministic()
-    device = resolve_device(params.device)
+    device = training_device(params.device)
+    models = ModelCache(device)
     bar = lambda it, what: tqdm(it, desc=f"evaluate: {what}", disable=quiet)  # noqa: E731
     model = load_from_params(params.face_model)
     store = FeatureStore(params.features.out)
@@ -98,24 +82,36 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         store.index, identities, fits.references, fits.reference_shape, p.n_utterances
     )
 
+    encoder = models.get(params.pretrain_voice.out, ("voice_encoder",), "evaluate").encoder
     rows, gender_metrics = protocol.baseline_rows(
         test,
-        load_voice_encoder(params.pretrain_voice.out, device),
+        encoder,
         store,
         dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True)),
         p.gender_l2,
         device,
         bar,
     )
-    for name, net in networks(params, device):
-        rows[name] = protocol.network_rows(net, store, test, device, lambda it: bar(it, name))  # noqa: B023
+    predicted: dict[tuple[Path, ...], tuple] = {}  # rows reading the same files: one pass
+    for row, files in predicting_rows(params):
+        if files not in predicted:
+            net = row.load(files, models)
+            predicted[files] = protocol.network_rows(
+                net,
+                store,
+                test,
+                device,
+                lambda it: bar(it, row.name),  # noqa: B023
+            )
+        rows[row.name] = predicted[files]
 
     references = {"reference": test.reference_shape}
     name_of = identities.set_index(identities.identity.astype(str)).name
     truth = read_truth(Path(p.truth)) if p.truth is not None else None
     if truth is not None:
         references["truth"] = truth.shapes_of(name_of.loc[test.identities])
-    out = {"gender_from_voice": gender_metrics, "teacher": teacher_rows(params, truth, name_of)}
+    teacher = teacher_rows(params, models, truth, name_of)
+    out = {"gender_from_voice": gender_metrics, "teacher": teacher}
     per_utt, paired = [], []
     for kind, ref_shape in references.items():
         log.info(
@@ -136,11 +132,10 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         "test_utterances": len(test.utterances),
         "rows": len(rows),
     }
-    folder = Path(p.out)
-    folder.mkdir(parents=True, exist_ok=True)
-    _csv(pd.concat(per_utt, ignore_index=True), folder / "per_utterance.csv")
-    _csv(pd.concat(paired, ignore_index=True), folder / "paired.csv")
-    write_predictions(folder / "predictions.npz", test, rows, references)
+    with atomic_dir(Path(p.out)) as folder:
+        _csv(pd.concat(per_utt, ignore_index=True), folder / "per_utterance.csv")
+        _csv(pd.concat(paired, ignore_index=True), folder / "paired.csv")
+        write_predictions(folder / "predictions.npz", test, rows, references)
     write_json(metrics, out)
     return out
 

@@ -2,9 +2,10 @@
 
 Reads:  params ``pretrain_voice``, ``seed``, ``device``, ``intersect.out``, ``features.out``;
         ``data/manifest/voices.csv`` and ``data/features/``.
-Writes: ``models/voice_encoder.pt`` (weights + optimizer + step + resolved config + speakers),
-        ``metrics/pretrain_voice.json`` (held-out speaker accuracy, chance level, final loss,
-        counts) and ``reports/plots/pretrain_voice.csv`` (step, loss, val_accuracy).
+Writes: ``models/voice_encoder.pt`` (a ``voice_encoder`` model: weights, config, speakers),
+        its resume state ``pretrain_voice.resume_state``, ``metrics/pretrain_voice.json``
+        (held-out speaker accuracy, chance level, final loss, counts) and
+        ``reports/plots/pretrain_voice.csv`` (step, loss, val_accuracy).
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from stages.common import stage_args
 from voice2mesh.audio.features import FeatureStore
-from voice2mesh.config import Params, load_params, resolve_device
+from voice2mesh.checkpoint import save_model
+from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import write_json, write_rows
-from voice2mesh.models.voice_encoder import VoiceEncoderConfig
-from voice2mesh.train.determinism import make_deterministic
-from voice2mesh.train.pretrain_voice import PretrainVoiceConfig, pretrain_voice
+from voice2mesh.train.determinism import training_device
+from voice2mesh.train.loop import Schedule
+from voice2mesh.train.pretrain_voice import pretrain_voice
 
 METRICS = Path("metrics/pretrain_voice.json")
 PLOT = Path("reports/plots/pretrain_voice.csv")
@@ -30,41 +30,27 @@ log = logging.getLogger("stages.pretrain_voice")
 
 
 def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool = False) -> dict:
-    """Train on the train-split identities; write the checkpoint, metrics and plot data."""
+    """Train on the train-split identities; write the model, metrics and plot data."""
     p = params.pretrain_voice
-    cfg = PretrainVoiceConfig(
-        iterations=p.iterations,
-        batch_size=p.batch_size,
-        lr=p.lr,
-        crop_frames=p.crop_frames,
-        eval_every=p.eval_every,
-        seed=params.seed,
-        encoder=VoiceEncoderConfig(channels=p.channels),
-    )
-    make_deterministic()
-    device = resolve_device(params.device)
+    device = training_device(params.device)
     voices = read_manifests(Path(params.intersect.out)).voices
-    bar = lambda it: tqdm(it, desc="pretrain_voice", disable=quiet)  # noqa: E731
-    _, history, counts = pretrain_voice(
-        cfg,
-        FeatureStore(params.features.out),
-        voices,
-        device,
-        progress=bar,
-        checkpoint=Path(p.out),
-        resume=p.resume,
+    schedule = Schedule.of(p, params.seed, device, "pretrain_voice", quiet)
+    trained = pretrain_voice(p, FeatureStore(params.features.out), voices, schedule)
+    save_model(
+        p.out, "voice_encoder", trained.model, as_dict(p), {"seed": params.seed}, trained.meta
     )
+    out = trained.metrics
     log.info(
         "%s: held-out speaker accuracy %s (chance %.4f) over %d utterances of %d speakers",
         p.out,
-        counts["val_accuracy"],
-        counts["chance_accuracy"],
-        counts["n_val_utterances"],
-        counts["n_speakers"],
+        out["val_accuracy"],
+        out["chance_accuracy"],
+        out["n_val_utterances"],
+        out["n_speakers"],
     )
-    write_json(metrics, counts)
-    write_rows(plot, history, ["step", "loss", "val_accuracy"])
-    return counts
+    write_json(metrics, out)
+    write_rows(plot, trained.history, ["step", "loss", "val_accuracy"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from stages.common import stage_args
 from voice2mesh.config import Params, load_params
+from voice2mesh.evaluation.rows import ROW_NAMES
 from voice2mesh.evaluation.store import read_predictions
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.io import write_text
@@ -64,7 +65,7 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
     present = results.get("vs_reference", {})
     return {
         "rows": sorted(present),
-        "missing": [r for r in tables.ROW_LABELS if r not in present],
+        "missing": [r for r in ROW_NAMES if r not in present],
         "kinds": [k[len("vs_") :] for k in sorted(results) if k.startswith("vs_")],
         "figures": sorted(titles),
     }

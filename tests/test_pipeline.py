@@ -74,6 +74,7 @@ def tiny_params(root: Path) -> Params:
             eval_every=2,
             channels=(16, 16),
             out=str(root / "models" / "voice_encoder.pt"),
+            resume_state=str(root / "models" / "resume" / "pretrain_voice.pt"),
         ),
         supervised=SupervisedParams(
             iterations=4,
@@ -81,6 +82,7 @@ def tiny_params(root: Path) -> Params:
             crop_frames=(50, 100),
             eval_every=2,
             out=str(root / "models" / "supervised.pt"),
+            resume_state=str(root / "models" / "resume" / "train_supervised.pt"),
         ),
         teacher=TeacherParams(
             widen_factor=0.25,
@@ -88,6 +90,7 @@ def tiny_params(root: Path) -> Params:
             batch_size=4,
             eval_every=2,
             out=str(root / "teacher.pt"),
+            resume_state=str(root / "models" / "resume" / "pretrain_teacher.pt"),
         ),
         gan=GanParams(
             iterations=2,
@@ -97,6 +100,7 @@ def tiny_params(root: Path) -> Params:
             voice_crops=1,
             eval_every=2,
             out=str(root / "models" / "gan.pt"),
+            resume_state=str(root / "models" / "resume" / "train_gan.pt"),
             samples=str(root / "figures" / "gan_samples.png"),
         ),
         kd=KdParams(
@@ -104,8 +108,8 @@ def tiny_params(root: Path) -> Params:
             batch_size=4,
             student_width=0.25,
             eval_every=2,
-            out=str(root / "models" / "unsupervised.pt"),
-            ablation_out=str(root / "models" / "kd_ablation"),
+            out=str(root / "models" / "kd_ablation"),
+            resume_state=str(root / "models" / "resume" / "kd_ablation"),
         ),
         evaluate=EvaluateParams(
             n_utterances=2, n_resamples=200, truth=str(world / "truth"), out=str(root / "eval")
@@ -140,9 +144,8 @@ def run_model_stages(params: Params, m: Path) -> None:
     train_supervised.run(params, m / "train_supervised.json", plots / "sup.csv", quiet=True)
     pretrain_teacher.run(params, m / "pretrain_teacher.json", plots / "teacher.csv", quiet=True)
     train_gan.run(params, m / "train_gan.json", plots / "gan.csv", quiet=True)
-    train_unsupervised.run(params, None, True, m, plots)
     for method in REGISTRY:
-        train_unsupervised.run(params, method, True, m, plots)
+        train_unsupervised.run(params, method, True, m / "kd_ablation", plots / "kd_ablation")
     evaluate.run(params, m / "evaluate.json", quiet=True)
     report.run(params, m / "evaluate.json")
 

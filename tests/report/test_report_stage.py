@@ -13,10 +13,10 @@ from PIL import Image
 
 import stages.report as stage
 from voice2mesh.config import Params
+from voice2mesh.evaluation.rows import ROW_LABELS
 from voice2mesh.evaluation.store import read_predictions, write_predictions
 from voice2mesh.facemodel.synthetic import build_synthetic_model
 from voice2mesh.report import figures
-from voice2mesh.report.tables import ROW_LABELS
 
 IDS = ("id10001", "id10002", "id10003", "id10004", "id10005")
 ROWS = ("mean_face", "gender_mean_face", "supervised", "unsupervised")

@@ -35,3 +35,31 @@ def test_every_kd_method_has_a_weight_in_params() -> None:
     params = load_params(ROOT / "params.yaml")
     assert set(params.kd.weights) == set(REGISTRY)
     assert params.kd.method in REGISTRY
+
+
+def test_kd_ablation_reads_every_kd_key_but_the_main_rows_choice() -> None:
+    """Changing kd.method retrains nothing; changing any other kd knob retrains the ablation."""
+    from dataclasses import fields
+
+    from voice2mesh.config import KdParams
+
+    params = set(_pipeline()["stages"]["kd_ablation"]["do"]["params"])
+    wanted = {f"kd.{f.name}" for f in fields(KdParams)} - {"kd.method", "kd.weights"}
+    assert wanted | {"kd.weights.${item}", "gan"} <= params
+    assert "kd" not in params and "kd.method" not in params
+    assert "kd.method" in _pipeline()["stages"]["evaluate"]["params"]
+
+
+def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
+    stages = _pipeline()["stages"]
+    for name, section in [
+        ("pretrain_voice", "pretrain_voice"),
+        ("train_supervised", "supervised"),
+        ("pretrain_teacher", "teacher"),
+        ("train_gan", "gan"),
+    ]:
+        outs = [o for o in stages[name]["outs"] if isinstance(o, dict)]
+        state = next(o for o in outs if f"${{{section}.resume_state}}" in o)
+        assert state[f"${{{section}.resume_state}}"] == {"persist": True, "cache": False}, name
+    kd_outs = [o for o in stages["kd_ablation"]["do"]["outs"] if isinstance(o, dict)]
+    assert {"${kd.resume_state}/${item}.pt": {"persist": True, "cache": False}} in kd_outs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,22 +12,22 @@ import pytest
 import torch
 from PIL import Image
 
+from voice2mesh.checkpoint import load_model, read_model, read_state, save_model
+from voice2mesh.config import TeacherParams, as_dict
+from voice2mesh.data.crops import crop_to_image, project_params
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.fitting.landmark_fit import FitResult
+from voice2mesh.fitting.reference import References
+from voice2mesh.fitting.store import write_fits
 from voice2mesh.landmarks.base import LandmarkResult
 from voice2mesh.landmarks.store import write_landmarks
-from voice2mesh.models.teacher import (
-    Teacher,
-    crop_pose_to_image,
-    crop_to_image,
-    pose_to_crop,
-    project_params,
-)
+from voice2mesh.models.teacher import Teacher
 from voice2mesh.render.camera import pose_matrix, project, rotation_matrix, to_pixels
-from voice2mesh.train.teacher import TeacherConfig, shape_error, train_teacher
+from voice2mesh.train.loop import Schedule
+from voice2mesh.train.teacher import shape_error, train_teacher
 from voice2mesh.train.teacher_data import build_teacher_dataset
 
-TINY = TeacherConfig(iterations=10, batch_size=6, lr=3e-3, widen_factor=0.25, eval_every=5)
+TINY = TeacherParams(iterations=10, batch_size=6, lr=3e-3, widen_factor=0.25, eval_every=5)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -64,26 +65,6 @@ def _poses(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
             for a in angles
         ]
     )  # (n, 3, 4)
-
-
-def test_pose_to_crop_round_trips_through_the_crop_frame() -> None:
-    rng = np.random.default_rng(0)
-    model, n, height = _model(rng), 5, 128
-    pose, shape, expression = (
-        _poses(rng, n, height),
-        rng.normal(size=(n, 40)),
-        rng.normal(size=(n, 10)),
-    )
-    boxes = np.concatenate([rng.uniform(0, 40, (n, 2)), np.zeros((n, 2))], axis=1)
-    boxes[:, 2:] = boxes[:, :2] + rng.integers(60, 140, (n, 1))  # square, as the crops are
-    heights = np.full(n, height)
-    vertices = model.reconstruct(shape, expression, landmarks_only=True)  # (n, 68, 3) mm
-    expected = to_pixels(project(vertices, pose), height)  # (n, 68, 2) (x, row)
-    params = np.concatenate([pose_to_crop(pose, boxes, heights), shape, expression], axis=1)
-    np.testing.assert_allclose(
-        crop_to_image(project_params(params, model), boxes), expected, atol=1e-6
-    )
-    np.testing.assert_allclose(crop_pose_to_image(params, boxes, heights), pose, atol=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +106,13 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         zeros,
         zeros + 68,
     )
-    (root / "fits").mkdir()
     usable = np.arange(n) != 3  # one rejected fit
-    np.savez(root / "fits" / "fits.npz", usable=usable, **fit.arrays())
-    index.assign(usable=usable).to_csv(root / "fits" / "index.csv", index=False)
-    np.savez(root / "fits" / "references.npz", ids=np.array(["id0"]), shape=shape[:1])
-    pd.DataFrame({"identity": ["id0"]}).to_csv(root / "fits" / "references.csv", index=False)
+    reasons = [None if ok else "rejected" for ok in usable]
+    references = References(["id0"], shape[:1], np.array([0]), np.array([3]))
+    identities = pd.DataFrame(
+        {"identity": ["id0", "id1"], "name": "x", "gender": "m", "split": ["train", "test"]}
+    )
+    write_fits(root / "fits", index, fit, reasons, references, identities)
     return root, model, pose[usable]
 
 
@@ -155,37 +137,100 @@ def test_dataset_labels_decode_to_the_detected_landmarks(world) -> None:
     np.testing.assert_allclose(decoded, points, atol=1e-3)
 
 
-def _train(world, cfg: TeacherConfig = TINY, **kwargs):
+def _train(world, cfg: TeacherParams = TINY, seed: int = 0, **schedule) -> tuple:
     data = build_teacher_dataset(world[0] / "fits", world[0] / "lm", root=world[0])
-    return data, train_teacher(cfg, data.crops, data.labels, data.splits != "train", **kwargs)
+    plan = Schedule(cfg.iterations, cfg.eval_every, seed, **schedule)
+    return data, train_teacher(cfg, data.crops, data.labels, data.splits != "train", plan)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_training_lowers_the_loss_and_reports_held_out_errors(world) -> None:
-    data, (teacher, history, metrics) = _train(world, replace(TINY, iterations=20))
+    data, trained = _train(world, replace(TINY, iterations=20))
+    teacher, history, metrics = trained.model, trained.history, trained.metrics
     assert [h["step"] for h in history] == [5, 10, 15, 20]
     assert history[-1]["loss"] < history[0]["loss"]
     assert metrics["n_train"] == 3 and metrics["n_holdout"] == 4
+    assert metrics["iterations"] == 20 and metrics["widen_factor"] == TINY.widen_factor
+    assert not teacher.training and teacher.widen_factor == TINY.widen_factor
     held = data.splits != "train"
     assert metrics["shape_rmse"] == pytest.approx(
         shape_error(teacher, data.crops[held], data.labels[held, 12:52]), rel=1e-5
     )
+    assert metrics["val_mse"] == history[-1]["val_mse"]
     assert metrics["shape_rmse_mean_baseline"] > 0 and metrics["val_mse_mean_baseline"] > 0
+    train = data.labels[~held].astype(np.float64)
+    np.testing.assert_allclose(teacher.param_mean.numpy(), train.mean(axis=0), rtol=1e-5)
 
 
-def test_resume_reproduces_and_the_checkpoint_loads_identically(world, tmp_path: Path) -> None:
-    _, (full, history, _) = _train(world, checkpoint=tmp_path / "full.pt")
-    _train(world, replace(TINY, iterations=5), checkpoint=tmp_path / "part.pt")
-    _, (resumed, resumed_history, _) = _train(world, checkpoint=tmp_path / "part.pt", resume=True)
-    assert resumed_history == history
-    for key, value in full.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+def test_same_seed_same_run_other_seed_other_run(world) -> None:
+    cfg = replace(TINY, iterations=5)
+    first = _train(world, cfg)[1].history
+    assert _train(world, cfg)[1].history == first
+    assert _train(world, cfg, seed=1)[1].history != first
+
+
+def test_resume_reproduces_and_the_model_loads_identically(world, tmp_path: Path) -> None:
+    _, full = _train(world)
+    state = tmp_path / "resume.pt"
+    _, part = _train(world, replace(TINY, iterations=5), state_path=state)
+    assert part.history == full.history[:1] and read_state(state)["step"] == 5
+    torch.manual_seed(123)  # the global RNG's state must not matter
+    _, resumed = _train(world, state_path=state, resume=True)
+    assert resumed.history == full.history
+    assert resumed.metrics == full.metrics
+    _same_weights(resumed.model, full.model)
+
+    path = tmp_path / "teacher.pt"
+    save_model(path, "teacher", full.model, as_dict(TINY), {"seed": 0}, {})
+    checkpoint = read_model(path, ("teacher",))
+    assert checkpoint.arch == {"widen_factor": TINY.widen_factor}
+    assert checkpoint.config["widen_factor"] == TINY.widen_factor
+    loaded = load_model(path, kinds=("teacher",))
+    assert isinstance(loaded, Teacher) and not loaded.training
+    _same_weights(loaded, full.model)  # the label whitening too
     crops = np.random.default_rng(0).integers(0, 256, (2, 120, 120, 3), dtype=np.uint8)
-    loaded = Teacher.load(tmp_path / "full.pt")
-    np.testing.assert_array_equal(loaded.predict_params(crops), full.predict_params(crops))
-    assert loaded.config["widen_factor"] == TINY.widen_factor
+    np.testing.assert_array_equal(loaded.predict_params(crops), full.model.predict_params(crops))
 
 
-def test_resume_refuses_another_width(world, tmp_path: Path) -> None:
-    _train(world, replace(TINY, iterations=5), checkpoint=tmp_path / "part.pt")
-    with pytest.raises(ValueError, match="widen_factor"):
-        _train(world, replace(TINY, widen_factor=0.5), checkpoint=tmp_path / "part.pt", resume=True)
+def test_a_state_of_another_width_is_ignored(
+    world, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "resume.pt"
+    _train(world, replace(TINY, iterations=5), state_path=state)
+    wider = replace(TINY, widen_factor=0.5)
+    _, fresh = _train(world, wider)
+    with caplog.at_level(logging.WARNING, logger="voice2mesh.train.loop"):
+        _, ignored = _train(world, wider, state_path=state, resume=True)
+    assert "another configuration" in caplog.text and str(state) in caplog.text
+    assert ignored.history == fresh.history  # started at step 0, as a fresh run
+    assert ignored.model.widen_factor == 0.5
+    _same_weights(ignored.model, fresh.model)
+    assert read_state(state)["step"] == TINY.iterations  # overwritten by the new run
+
+
+def test_labels_that_do_not_match_the_crops_or_no_training_rows_are_errors(world) -> None:
+    data = build_teacher_dataset(world[0] / "fits", world[0] / "lm", root=world[0])
+    plan = Schedule(TINY.iterations, TINY.eval_every, 0)
+    with pytest.raises(ValueError, match="same N"):
+        train_teacher(TINY, data.crops, data.labels[:-1], data.splits != "train", plan)
+    with pytest.raises(ValueError, match="every row is held out"):
+        train_teacher(TINY, data.crops, data.labels, np.ones(len(data.crops), bool), plan)
+
+
+def test_an_unreadable_image_is_skipped_and_listed(world, tmp_path: Path, caplog) -> None:
+    """One bad file never kills the stage: its fit is left out and named, with the reason."""
+    import shutil
+
+    root = world[0]
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    (copy / "faces/p0/00001.jpg").write_bytes(b"not a jpeg")
+    with caplog.at_level("WARNING"):
+        data = build_teacher_dataset(copy / "fits", copy / "lm", root=copy)
+    assert len(data.crops) == 6 and "faces/p0/00001.jpg" not in list(data.paths)
+    assert [p for p, _ in data.skipped] == ["faces/p0/00001.jpg"]
+    assert "00001.jpg: cannot read the face image" in caplog.text

@@ -21,11 +21,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from voice2mesh.evaluation.rows import ROW_LABELS
 from voice2mesh.evaluation.store import StoredPredictions
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.io import atomic_path
 from voice2mesh.render import fit_pose, image_grid, render
-from voice2mesh.report.tables import ROW_LABELS
 
 MESH_ROWS = ("baseline", "supervised", "unsupervised")
 FALLBACK_ROWS = ("gender_mean_face", "mean_face")  # shown when no network row is present

@@ -35,7 +35,7 @@ def sample_grid(
     """Write the sheet as PNG.
 
     Args:
-        model: a trained GAN (``load_gan``).
+        model: a trained GAN (a ``gan`` model, ``checkpoint.load_model``).
         store: the features of every utterance.
         voices_manifest: the voices table (``identity``, ``name``, ``split``).
         faces_manifest: the faces table (``identity``, ``split``, ``path``).

@@ -16,24 +16,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, ROW_LABELS
 from voice2mesh.facemodel.model import REGION_NAMES
 
 MISSING = "—"
-MAIN_ROWS = ("mean_face", "gender_mean_face", "baseline", "supervised", "unsupervised")
 PAPER_ROWS = ("baseline", "supervised", "unsupervised")
 COMPARATORS = ("baseline", "gender_mean_face")  # p-values and % changes are against these
-KD_LABELS = {
-    "kd": "KD", "attention": "Attention", "sp": "SP", "correlation": "Correlation",
-    "rkd": "RKD", "crd": "CRD", "vid": "VID", "pkt": "PKT",
-}  # fmt: skip
-KD_METHODS = tuple(KD_LABELS)  # the distill.REGISTRY keys, in the paper's Table 5 order
-ROW_LABELS = {
-    "mean_face": "Mean face",
-    "gender_mean_face": "Gender mean face",
-    "baseline": "Baseline",
-    "supervised": "Supervised",
-    "unsupervised": "Unsupervised",
-} | {f"kd_ablation@{key}": label for key, label in KD_LABELS.items()}
 METRIC_LABELS = {"ARE": "Mean", "RMSE": "RMSE (mm)"} | {
     part: part.replace("_", " ").capitalize() for part in REGION_NAMES
 }
@@ -197,7 +185,7 @@ def metric_table(spec: TableSpec, summary: Mapping, paper: bool) -> str:
 
 def kd_table(summary: Mapping, paper: bool) -> str:
     """Table 5: ARE mean [CI] per distillation method, % and p vs the comparators, the paper's."""
-    wanted = [f"kd_ablation@{key}" for key in KD_METHODS]
+    wanted = list(KD_ROWS)
     header = ["KD method", "ARE mean [95 % CI]"]
     header += [f"% vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
     header += [f"p vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]

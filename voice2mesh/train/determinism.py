@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from voice2mesh.config import resolve_device
+
 
 def make_deterministic() -> None:
     """Deterministic torch kernels; cuBLAS needs a fixed workspace for deterministic matmuls
@@ -13,3 +15,10 @@ def make_deterministic() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+def training_device(device: str) -> str:
+    """Deterministic kernels, and ``device`` (the params' ``device``) resolved (``auto`` ->
+    CUDA when present, else CPU): how every training and evaluation stage starts."""
+    make_deterministic()
+    return resolve_device(device)

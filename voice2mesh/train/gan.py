@@ -19,13 +19,12 @@ classifier's top-1 accuracy on faces generated from held-out utterances of the t
 identities (``fake_id_accuracy``) against chance (1 / identities).
 
 Batches, flips and noise depend only on ``(seed, step)``, so a resumed run reproduces the
-uninterrupted one.
+uninterrupted one (``train.loop``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,32 +34,13 @@ from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
-from voice2mesh.config import as_dict
+from voice2mesh.config import GanParams
 from voice2mesh.models.gan import GanConfig, VoiceToFaceGan, perturb_embedding
-from voice2mesh.models.voice_encoder import VoiceEncoder, VoiceEncoderConfig
 from voice2mesh.train.face_data import to_tensor, to_uint8
-from voice2mesh.train.gan_data import CHUNK, prepare_gan_data, sample_batch
-from voice2mesh.train.pretrain_voice import load_checkpoint, load_voice_encoder, save_checkpoint
+from voice2mesh.train.gan_data import CHUNK, GanData, prepare_gan_data, sample_batch
+from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.voice_data import MIN_FRAMES
-
-
-@dataclass(frozen=True)
-class TrainGanConfig:
-    """GAN training; CPU-sized defaults, about a minute on one CPU thread for the default
-    synthetic world. The paper's: batch 128, 50K iterations (Wen et al.'s code: 30K), lr 2e-4,
-    and ``gan=GanConfig(PAPER_GENERATOR_CHANNELS, PAPER_FACE_CHANNELS)``."""
-
-    iterations: int = 200  # optimizer steps in total (also when resuming); paper: 50_000
-    batch_size: int = 16  # voices and faces per step, each; paper: 128
-    lr: float = 2e-4  # Adam learning rate, both optimizers
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas (DCGAN's)
-    noise: float = 0.05  # std of the perturbation of the unit voice embeddings
-    crop_frames: tuple[int, int] = (300, 800)  # crop length range, one length per round
-    voice_crops: int = 2  # crops embedded per training utterance (the encoder is frozen)
-    flip: bool = True  # mirror each face with probability 0.5
-    eval_every: int = 50  # steps between evaluations (0: only at the end)
-    seed: int = 0  # init, crops, batches, flips, noise
-    gan: GanConfig = field(default_factory=GanConfig)
 
 
 def gan_step(
@@ -138,28 +118,48 @@ def fake_faces(model: VoiceToFaceGan, embeddings: torch.Tensor, device: str) -> 
     return torch.cat(parts).cpu() if parts else torch.empty(0, 3, 64, 64)
 
 
-def gan_from_config(config: dict) -> VoiceToFaceGan:
-    """An untrained encoder + GAN shaped as a saved ``config`` (``encoder``, ``gan``,
-    ``n_identities`` entries of a ``train_gan`` checkpoint's config)."""
-    encoder_cfg = config["encoder"]
-    encoder = VoiceEncoder(
-        VoiceEncoderConfig(**{**encoder_cfg, "channels": tuple(encoder_cfg["channels"])})
-    )
-    gan = config["gan"]
-    gan_cfg = GanConfig(
-        embedding_dim=gan["embedding_dim"],
-        generator_channels=tuple(gan["generator_channels"]),
-        face_channels=tuple(gan["face_channels"]),
-    )
-    return VoiceToFaceGan(encoder, config["n_identities"], gan_cfg)
+def gan_optimizers(gan: VoiceToFaceGan, cfg: GanParams) -> dict[str, torch.optim.Optimizer]:
+    """Adam for the generator (``g``) and for the critics F + D + C (``d``), Wen et al.'s."""
+    critics = (gan.face_net, gan.discriminator, gan.classifier)
+    return {
+        "g": torch.optim.Adam(gan.generator.parameters(), lr=cfg.lr, betas=cfg.betas),
+        "d": torch.optim.Adam(
+            [p for net in critics for p in net.parameters()], lr=cfg.lr, betas=cfg.betas
+        ),
+    }
 
 
-def load_gan(path: Path | str, device: str = "cpu") -> VoiceToFaceGan:
-    """The encoder + GAN of a ``train_gan`` checkpoint, in eval mode on ``device``."""
-    state = load_checkpoint(path, map_location=device)
-    model = gan_from_config(state["config"])
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
+def gan_data(
+    cfg: GanParams,
+    seed: int,
+    inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    encoder: torch.nn.Module,
+    device: str,
+) -> GanData:
+    """``prepare_gan_data`` with the ``gan`` params' voice-bank settings."""
+    store, voices, faces = inputs
+    return prepare_gan_data(
+        store,
+        voices,
+        faces,
+        encoder,
+        device,
+        crop_frames=cfg.crop_frames,
+        voice_crops=cfg.voice_crops,
+        seed=seed,
+    )
+
+
+def sampling(cfg: GanParams, seed: int, batch_size: int) -> dict:
+    """``sample_batch``'s keyword arguments: the run's seed, its batch size, ``gan``'s noise
+    and flips."""
+    return {"seed": seed, "batch_size": batch_size, "noise": cfg.noise, "flip": cfg.flip}
+
+
+def data_summary(data: GanData) -> dict:
+    """What a GAN run trains on, for its resume fingerprint."""
+    n = {"faces": len(data.images), "voices": len(data.bank)}
+    return {"identities": list(data.speakers)} | n
 
 
 @torch.no_grad()
@@ -173,107 +173,85 @@ def generate(model: VoiceToFaceGan, utterances: Sequence[np.ndarray]) -> np.ndar
     return to_uint8(torch.cat(faces)) if faces else np.empty((0, 64, 64, 3), np.uint8)
 
 
+class GanTask(Task):
+    """Wen et al.'s GAN on the train-split identities that have both voices and faces."""
+
+    def __init__(
+        self,
+        cfg: GanParams,
+        inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+        encoder_path: Path | str,
+        schedule: Schedule,
+    ) -> None:
+        seed, device = schedule.seed, schedule.device
+        encoder = load_voice_encoder(encoder_path)
+        self.gan_data = gan_data(cfg, seed, inputs, encoder, device)
+        widths = GanConfig(
+            generator_channels=cfg.generator_channels, face_channels=cfg.face_channels
+        )
+        n = len(self.gan_data.speakers)
+        self.model = seeded(seed, lambda: VoiceToFaceGan(encoder, n, widths)).to(device)
+        self.optims = gan_optimizers(self.model, cfg)
+        self.settings = settings(cfg)
+        self.sampling = sampling(cfg, seed, cfg.batch_size)
+        self.cfg, self.seed, self.device = cfg, seed, device
+
+    def data(self) -> dict:
+        return data_summary(self.gan_data)
+
+    def step(self, step: int) -> dict[str, float]:
+        batch = sample_batch(self.gan_data, step, **self.sampling)
+        return gan_step(self.model, self.optims["g"], self.optims["d"], *batch.to(self.device))
+
+    def evaluate(self) -> dict[str, float | None]:
+        faces = fake_faces(self.model, self.gan_data.val, self.device)
+        return {
+            "fake_id_accuracy": identity_accuracy(
+                self.model, faces, self.gan_data.val_labels, self.device
+            )
+        }
+
+    def meta(self) -> dict:
+        return {"identities": list(self.gan_data.speakers)}
+
+    def metrics(self, history: list[dict]) -> dict:
+        """Final losses and accuracies against chance, counts."""
+        last = history[-1] if history else {}
+        final = ("d_loss", "g_loss", "d_real_acc", "d_fake_acc", "fake_id_accuracy")
+        real = identity_accuracy(
+            self.model, to_tensor(self.gan_data.images), self.gan_data.face_labels, self.device
+        )
+        return {k: last.get(k) for k in final} | {
+            "real_face_accuracy": real,
+            "chance_accuracy": 1.0 / len(self.gan_data.speakers),
+            "n_identities": len(self.gan_data.speakers),
+            "n_train_faces": len(self.gan_data.images),
+            "n_train_utterances": self.gan_data.n_train_utterances,
+            "n_voice_embeddings": len(self.gan_data.bank),
+            "n_val_utterances": len(self.gan_data.val),
+        }
+
+
 def train_gan(
-    cfg: TrainGanConfig,
-    store: FeatureStore,
-    voices_manifest: pd.DataFrame,
-    face_images: np.ndarray,
-    face_identities: np.ndarray,
-    encoder_checkpoint: Path | str,
-    device: str = "cpu",
-    progress: Callable[[Iterable[int]], Iterable[int]] = iter,
-    checkpoint: Path | str | None = None,
-    resume: bool = False,
-) -> tuple[VoiceToFaceGan, list[dict], dict]:
+    cfg: GanParams,
+    inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    encoder_path: Path | str,
+    schedule: Schedule,
+) -> Trained:
     """Train the GAN on the train-split identities that have both voices and faces.
 
     Args:
-        cfg: hyper-parameters.
-        store: the features of every utterance.
-        voices_manifest: the voices table (``identity``, ``split``).
-        face_images: (N, 64, 64, 3) uint8 RGB training faces (e.g. ``face_data.load_faces``
-            of the train-split images, or the teacher's face crops resized to 64).
-        face_identities: (N,) identity of each face; faces of identities without training
-            utterances are left out.
-        encoder_checkpoint: a ``pretrain_voice`` checkpoint; its encoder stays frozen.
-        device: a resolved torch device ("cpu", "cuda", ...).
-        progress: wraps the step iterator (e.g. ``tqdm``).
-        checkpoint: written at every evaluation and at the end, and resumed from; None: not
-            saved.
-        resume: continue from ``checkpoint`` when that file exists.
+        cfg: the ``gan`` params.
+        inputs: ``(store, voices, (face_images, face_identities))``: the features, the
+            manifest's voices table (``identity``, ``split``) and the (N, 64, 64, 3) uint8 RGB
+            training faces with their identities (e.g. ``teacher_data.gan_faces``); faces of
+            identities without training utterances are left out.
+        encoder_path: a ``pretrain_voice`` model; its encoder stays frozen.
+        schedule: how ``train.loop.fit`` runs (seed, device, resume state, progress).
 
     Returns:
-        ``(model, history, metrics)``: the encoder + GAN (eval mode, on ``device``); one dict
-        per evaluation (``step``, means since the previous evaluation of ``gan_step``'s terms,
-        ``fake_id_accuracy``); final metrics (losses, accuracies, chance, counts).
+        ``Trained``: the encoder + GAN (eval mode), one row per evaluation (means of
+        ``gan_step``'s terms, ``fake_id_accuracy``), final metrics, the identities (``meta``).
     """
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-        torch.manual_seed(cfg.seed)
-        encoder = load_voice_encoder(encoder_checkpoint)
-    data = prepare_gan_data(
-        cfg, store, voices_manifest, face_images, face_identities, encoder, device
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = VoiceToFaceGan(encoder, len(data.speakers), cfg.gan).to(device)
-
-    critics = [model.face_net, model.discriminator, model.classifier]
-    g_optimizer = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=cfg.betas)
-    d_optimizer = torch.optim.Adam(
-        [p for net in critics for p in net.parameters()], lr=cfg.lr, betas=cfg.betas
-    )
-    config_dict = as_dict(cfg) | {
-        "encoder": as_dict(encoder.config),
-        "n_identities": len(data.speakers),
-    }
-    start, history = 0, []
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
-        saved = {k: state["config"].get(k) for k in ("gan", "encoder", "n_identities")}
-        wanted = {k: config_dict[k] for k in saved}
-        if saved != wanted:
-            raise ValueError(
-                f"{checkpoint}: saved for {saved}, not {wanted}; delete it or set resume to false"
-            )
-        model.load_state_dict(state["model"])
-        g_optimizer.load_state_dict(state["optimizer"])
-        d_optimizer.load_state_dict(state["extra"]["d_optimizer"])
-        start, history = int(state["step"]), list(state["extra"].get("history", []))
-
-    model.train()
-    window: list[dict[str, float]] = []
-    for step in progress(range(start, cfg.iterations)):
-        batch = sample_batch(data, cfg, step)
-        window.append(gan_step(model, g_optimizer, d_optimizer, *batch.to(device)))
-        done = step + 1
-        if done == cfg.iterations or (cfg.eval_every > 0 and done % cfg.eval_every == 0):
-            accuracy = identity_accuracy(
-                model, fake_faces(model, data.val, device), data.val_labels, device
-            )
-            means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            history.append({"step": done} | means | {"fake_id_accuracy": accuracy})
-            window = []
-            if checkpoint is not None:  # a crashed run resumes from its last evaluation
-                extra = {
-                    "d_optimizer": d_optimizer.state_dict(),
-                    "identities": list(data.speakers),
-                    "history": history,
-                }
-                save_checkpoint(checkpoint, model, g_optimizer, done, config_dict, extra)
-
-    model.eval()
-    last = history[-1] if history else {}
-    final = ("d_loss", "g_loss", "d_real_acc", "d_fake_acc", "fake_id_accuracy")
-    metrics = {k: last.get(k) for k in final} | {
-        "real_face_accuracy": identity_accuracy(
-            model, to_tensor(data.images), data.face_labels, device
-        ),
-        "chance_accuracy": 1.0 / len(data.speakers),
-        "n_identities": len(data.speakers),
-        "n_train_faces": len(data.images),
-        "n_train_utterances": data.n_train_utterances,
-        "n_voice_embeddings": len(data.bank),
-        "n_val_utterances": len(data.val),
-        "iterations": cfg.iterations,
-    }
-    return model, history, metrics
+    task = GanTask(cfg, inputs, encoder_path, schedule)
+    return fit(task, schedule)

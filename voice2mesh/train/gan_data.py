@@ -85,25 +85,26 @@ def embed_voice_bank(
 
 
 def prepare_gan_data(
-    cfg,
     store: FeatureStore,
     voices_manifest: pd.DataFrame,
-    face_images: np.ndarray,
-    face_identities: np.ndarray,
+    faces: tuple[np.ndarray, np.ndarray],
     encoder: VoiceEncoder,
     device: str,
+    *,
+    crop_frames: tuple[int, int],
+    voice_crops: int,
+    seed: int,
 ) -> GanData:
     """Label, filter and embed (module docstring).
 
     Args:
-        cfg: anything with ``crop_frames``, ``voice_crops`` and ``seed`` (e.g.
-            ``TrainGanConfig``).
         store, voices_manifest: the features and the voices table (``identity``, ``split``).
-        face_images: (N, 64, 64, 3) uint8 RGB training faces.
-        face_identities: (N,) identity of each face.
+        faces: ``(images (N, 64, 64, 3) uint8 RGB, identities (N,))``, the training faces.
         encoder: the frozen voice encoder.
         device: where the encoder runs.
+        crop_frames, voice_crops, seed: the voice bank's crops (``embed_voice_bank``).
     """
+    face_images, face_identities = faces
     face_ids = np.asarray(face_identities).astype(str)
     if (
         face_images.ndim != 4
@@ -120,14 +121,14 @@ def prepare_gan_data(
     in_split = np.isin(face_ids, split.speakers)
     encoder = encoder.to(device).eval()
     utterances = load_utterances(store, split.train)
-    bank = embed_voice_bank(encoder, utterances, cfg.crop_frames, cfg.voice_crops, cfg.seed, device)
+    bank = embed_voice_bank(encoder, utterances, crop_frames, voice_crops, seed, device)
     val_crops = [repeat_to(u, MIN_FRAMES)[:MIN_FRAMES] for u in load_utterances(store, split.val)]
     return GanData(
         speakers=split.speakers,
         images=face_images[in_split],
         face_labels=torch.tensor([label_of[i] for i in face_ids[in_split]], dtype=torch.int64),
         bank=bank,
-        bank_labels=torch.from_numpy(np.tile(split.train_labels, cfg.voice_crops)),
+        bank_labels=torch.from_numpy(np.tile(split.train_labels, voice_crops)),
         val=embed_crops(encoder, val_crops, device),
         val_labels=torch.from_numpy(split.val_labels),
         n_train_utterances=len(split.train),
@@ -152,21 +153,23 @@ class Batch:
         )
 
 
-def sample_batch(data: GanData, cfg, step: int) -> Batch:
-    """Step ``step``'s batch, a function of ``(cfg.seed, step)`` only (resumes reproduce runs).
+def sample_batch(
+    data: GanData, step: int, *, seed: int, batch_size: int, noise: float, flip: bool
+) -> Batch:
+    """Step ``step``'s batch, a function of ``(seed, step)`` only (resumes reproduce runs).
 
     Voices and faces are drawn independently (Wen et al.), faces mirrored with probability 0.5
-    when ``cfg.flip``, voice embeddings L2-normalised + ``cfg.noise`` Gaussian noise.
+    when ``flip``, voice embeddings L2-normalised + ``noise`` Gaussian noise.
     """
-    rng = np.random.default_rng([cfg.seed, step])
-    v = torch.from_numpy(rng.integers(0, len(data.bank), cfg.batch_size))
-    f = rng.integers(0, len(data.images), cfg.batch_size)
-    flip = rng.random(cfg.batch_size) < 0.5 if cfg.flip else None
-    noise = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # CPU: any device
+    rng = np.random.default_rng([seed, step])
+    v = torch.from_numpy(rng.integers(0, len(data.bank), batch_size))
+    f = rng.integers(0, len(data.images), batch_size)
+    mirror = rng.random(batch_size) < 0.5 if flip else None
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)  # CPU: any device
     return Batch(
-        voice=perturb_embedding(data.bank[v], cfg.noise, noise),
+        voice=perturb_embedding(data.bank[v], noise, generator),
         voice_labels=data.bank_labels[v],
-        faces=to_tensor(data.images[f], flip),
+        faces=to_tensor(data.images[f], mirror),
         face_labels=data.face_labels[f],
         voice_index=v,
     )

@@ -16,14 +16,12 @@ Held-out utterances follow ``pretrain_voice``'s rule (the last utterance of each
 identity with >= 2 of them), each fed whole; ``val_mse`` is the MSE of their normalised shape
 coefficients (predicting the training mean scores about 1).
 
-Batches and dropout masks depend only on ``(seed, step)``, so a resumed run reproduces the
-uninterrupted one.
+Batches and dropout masks depend only on ``(seed, step)`` (``train.loop``), so a resumed run
+reproduces the uninterrupted one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,42 +31,11 @@ from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
-from voice2mesh.config import as_dict
+from voice2mesh.config import FaceModelParams, SupervisedParams
 from voice2mesh.models.supervised import SupervisedVoice2Mesh
-from voice2mesh.models.voice_encoder import VoiceEncoder, VoiceEncoderConfig
-from voice2mesh.train.pretrain_voice import load_checkpoint, load_voice_encoder, save_checkpoint
-from voice2mesh.train.voice_data import MIN_FRAMES, CropBatches, load_utterances, split_speakers
-
-
-@dataclass(frozen=True)
-class SupervisedConfig:
-    """Hyper-parameters of the supervised regressor; the defaults are the paper's."""
-
-    iterations: int = 50_000  # optimizer steps in total (also when resuming)
-    batch_size: int = 128  # crops per step
-    lr: float = 2e-4  # Adam learning rate
-    crop_frames: tuple[int, int] = (300, 800)  # crop length range, one length per batch
-    dropout: float = 0.2  # before the linear heads
-    freeze_encoder: bool = True  # keep the speaker-ID encoder fixed; train the heads only
-    eval_every: int = 1000  # steps between held-out evaluations (0: only at the end)
-    n_shape: int = 40  # shape coefficients predicted (the first n_shape of the references)
-    n_expression: int = 10  # expression coefficients predicted (targets: 0)
-    seed: int = 0  # head init, batch sampling and dropout
-
-
-def load_supervised(path: Path | str, device: str = "cpu") -> SupervisedVoice2Mesh:
-    """The model of a ``train_supervised`` checkpoint, in eval mode on ``device``."""
-    state = load_checkpoint(path, map_location=device)
-    config = state["config"]
-    encoder_cfg = config["encoder"]
-    encoder = VoiceEncoder(
-        VoiceEncoderConfig(**{**encoder_cfg, "channels": tuple(encoder_cfg["channels"])})
-    )
-    model = SupervisedVoice2Mesh(
-        encoder, config["n_shape"], config["n_expression"], config["dropout"]
-    )
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
+from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.pretrain_voice import load_voice_encoder
+from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
 
 
 @torch.no_grad()
@@ -103,132 +70,103 @@ def _targets(
     if reference_shape.shape[1] < n_shape:
         raise ValueError(
             f"references hold {reference_shape.shape[1]} shape coefficients, fewer than "
-            f"n_shape = {n_shape}; lower supervised n_shape or refit (fit3dmm)"
+            f"face_model.n_shape = {n_shape}; lower it or refit (dvc repro fit3dmm)"
         )
     row_of = {str(i): k for k, i in enumerate(references.identity)}
     return reference_shape[[row_of[s] for s in speakers], :n_shape].astype(np.float32)
 
 
+class SupervisedTask(Task):
+    """The regressor from the pretrained encoder onto the identities' reference shapes."""
+
+    def __init__(
+        self,
+        cfg: SupervisedParams,
+        face_model: FaceModelParams,
+        data: tuple[FeatureStore, pd.DataFrame, pd.DataFrame, np.ndarray],
+        encoder_path: Path | str,
+        schedule: Schedule,
+    ) -> None:
+        seed, device = schedule.seed, schedule.device
+        store, voices, references, reference_shape = data
+        ks, ke = face_model.n_shape, face_model.n_expression
+        finite = np.isfinite(reference_shape).all(axis=1)
+        with_ref = set(references.identity[finite].astype(str))
+        train_ids = set(voices.loc[voices.split == "train", "identity"].astype(str))
+        self.split = split_speakers(store.index, train_ids & with_ref)
+        raw = _targets(self.split.speakers, references, reference_shape, ks)  # (S, Ks)
+        mean = np.concatenate([raw.mean(axis=0), np.zeros(ke, np.float32)])
+        std = np.concatenate([raw.std(axis=0), np.zeros(ke, np.float32)])
+        encoder = load_voice_encoder(encoder_path)
+        model = seeded(seed, lambda: SupervisedVoice2Mesh(encoder, ks, ke, cfg.dropout))
+        model.set_target_stats(torch.from_numpy(mean), torch.from_numpy(std))
+        if cfg.freeze_encoder:
+            model.freeze_encoder()
+        self.model = model.to(device)
+        z_shape = ((raw - mean[:ks]) / model.target_std[:ks].cpu().numpy()).astype(np.float32)
+        self.targets = torch.from_numpy(z_shape).to(device)  # (S, Ks) normalised targets
+        self.batches, self.val = speaker_batches(store, self.split, cfg, schedule)
+        self.val_targets = z_shape[self.split.val_labels]
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optims = {"adam": torch.optim.Adam(trainable, lr=cfg.lr)}
+        self.settings = settings(cfg) | {"n_shape": ks, "n_expression": ke}
+        self.cfg, self.seed, self.device, self.n_expression = cfg, seed, device, ke
+
+    def data(self) -> dict:
+        return {"identities": list(self.split.speakers), "n_train": len(self.split.train)}
+
+    def step(self, step: int) -> dict[str, float]:
+        x, labels = self.batches[step]
+        shape, expression = self.model(x.to(self.device))  # (B, Ks), (B, Ke)
+        loss = F.mse_loss(shape, self.targets[labels.to(self.device)])
+        if self.n_expression:
+            loss = loss + F.mse_loss(expression, torch.zeros_like(expression))
+        self.optims["adam"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optims["adam"].step()
+        return {"loss": loss.item()}
+
+    def evaluate(self) -> dict[str, float | None]:
+        return {"val_mse": shape_mse(self.model, self.val, self.val_targets, self.device)}
+
+    def meta(self) -> dict:
+        return {"identities": list(self.split.speakers)}
+
+    def metrics(self, history: list[dict]) -> dict:
+        """Final metrics: loss, val_mse and its mean-prediction baseline, counts."""
+        last = history[-1] if history else {"loss": None, "val_mse": None}
+        return {
+            "final_loss": last["loss"],
+            "val_mse": last["val_mse"],
+            "val_mse_mean_baseline": float(np.mean(self.val_targets**2)) if self.val else None,
+            "n_train_identities": len(self.split.speakers),
+            "n_train_utterances": len(self.split.train),
+            "n_val_utterances": len(self.split.val),
+            "freeze_encoder": self.cfg.freeze_encoder,
+        }
+
+
 def train_supervised(
-    cfg: SupervisedConfig,
-    store: FeatureStore,
-    voices_manifest: pd.DataFrame,
-    references: pd.DataFrame,
-    reference_shape: np.ndarray,
-    encoder_checkpoint: Path | str,
-    device: str = "cpu",
-    progress: Callable[[Iterable[int]], Iterable[int]] = iter,
-    checkpoint: Path | str | None = None,
-    resume: bool = False,
-    face_model: dict | None = None,
-) -> tuple[SupervisedVoice2Mesh, list[dict], dict]:
+    cfg: SupervisedParams,
+    face_model: FaceModelParams,
+    data: tuple[FeatureStore, pd.DataFrame, pd.DataFrame, np.ndarray],
+    encoder_path: Path | str,
+    schedule: Schedule,
+) -> Trained:
     """Regress the reference shape of each training identity from its voice.
 
     Args:
-        cfg: hyper-parameters.
-        store: the features of every utterance.
-        voices_manifest: the voices table (``identity``, ``split``).
-        references: ``read_fits(...).references`` (``identity`` per row).
-        reference_shape: (I, >= n_shape) raw reference shape coefficients, rows as
-            ``references``; identities with non-finite rows are left out.
-        encoder_checkpoint: a ``pretrain_voice`` checkpoint, the encoder's starting point.
-        device: a resolved torch device ("cpu", "cuda", ...).
-        progress: wraps the step iterator (e.g. ``tqdm``).
-        checkpoint: written at every evaluation and at the end, and resumed from; None: not
-            saved.
-        resume: continue from ``checkpoint`` when that file exists.
-        face_model: the ``face_model`` params the references were fitted with; stored in the
-            checkpoint so that ``voice2mesh predict`` rebuilds the same mesh.
+        cfg: the ``supervised`` params.
+        face_model: its ``n_shape`` and ``n_expression`` are the heads' sizes.
+        data: ``(store, voices, references, reference_shape)``: the features, the manifest's
+            voices table (``identity``, ``split``), ``read_fits(...).references`` and its
+            (I, >= n_shape) raw reference shapes (identities with non-finite rows left out).
+        encoder_path: a ``pretrain_voice`` model, the encoder's starting point.
+        schedule: how ``train.loop.fit`` runs (seed, device, resume state, progress).
 
     Returns:
-        ``(model, history, metrics)``: the trained model (eval mode, on ``device``); one dict
-        per evaluation ``{step, loss, val_mse}`` (loss = mean over the steps since the previous
-        evaluation); final metrics (loss, val_mse, its mean-prediction baseline, counts).
+        ``Trained``: the regressor (eval mode), one history row per evaluation
+        ``{step, loss, val_mse}``, final metrics, the training identities (``meta``).
     """
-    finite = np.isfinite(reference_shape).all(axis=1)
-    with_ref = set(references.identity[finite].astype(str))
-    train_ids = set(voices_manifest.loc[voices_manifest.split == "train", "identity"].astype(str))
-    split = split_speakers(store.index, train_ids & with_ref)
-    raw = _targets(split.speakers, references, reference_shape, cfg.n_shape)  # (S, Ks)
-    mean = np.concatenate([raw.mean(axis=0), np.zeros(cfg.n_expression, np.float32)])
-    std = np.concatenate([raw.std(axis=0), np.zeros(cfg.n_expression, np.float32)])
-
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-        torch.manual_seed(cfg.seed)
-        model = SupervisedVoice2Mesh(
-            load_voice_encoder(encoder_checkpoint), cfg.n_shape, cfg.n_expression, cfg.dropout
-        )
-    model.set_target_stats(torch.from_numpy(mean), torch.from_numpy(std))
-    if cfg.freeze_encoder:
-        model.freeze_encoder()
-    model.to(device)
-    z_shape = ((raw - mean[: cfg.n_shape]) / model.target_std[: cfg.n_shape].cpu().numpy()).astype(
-        np.float32
-    )  # (S, Ks) normalised targets
-    targets = torch.from_numpy(z_shape).to(device)
-    batches = CropBatches(
-        load_utterances(store, split.train),
-        split.train_labels,
-        batch_size=cfg.batch_size,
-        crop_frames=cfg.crop_frames,
-        n_batches=cfg.iterations,
-        seed=cfg.seed,
-    )
-    val, val_targets = load_utterances(store, split.val), z_shape[split.val_labels]
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
-    config_dict = as_dict(cfg) | {
-        "encoder": as_dict(model.encoder.config),
-        "face_model": face_model,
-    }
-    start, history = 0, []
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
-        saved = {k: state["config"].get(k) for k in ("encoder", "n_shape", "n_expression")}
-        saved["freeze_encoder"] = state["config"].get("freeze_encoder")
-        wanted = {k: config_dict[k] for k in saved}
-        if saved != wanted:
-            raise ValueError(
-                f"{checkpoint}: saved for {saved}, not {wanted}; delete it or set resume to false"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = int(state["step"]), list(state["extra"].get("history", []))
-
-    model.train()
-    losses: list[float] = []
-    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):  # per-step dropout seeds, global RNG untouched
-        for step in progress(range(start, cfg.iterations)):
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
-            x, labels = batches[step]
-            shape, expression = model(x.to(device))  # (B, Ks), (B, Ke)
-            loss = F.mse_loss(shape, targets[labels.to(device)])
-            if cfg.n_expression:
-                loss = loss + F.mse_loss(expression, torch.zeros_like(expression))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            done = step + 1
-            if done == cfg.iterations or (cfg.eval_every > 0 and done % cfg.eval_every == 0):
-                val_mse = shape_mse(model, val, val_targets, device)
-                history.append({"step": done, "loss": float(np.mean(losses)), "val_mse": val_mse})
-                losses = []
-                if checkpoint is not None:  # a crashed run resumes from its last evaluation
-                    extra = {"identities": list(split.speakers), "history": history}
-                    save_checkpoint(checkpoint, model, optimizer, done, config_dict, extra)
-
-    model.eval()
-    last = history[-1] if history else {"loss": None, "val_mse": None}
-    metrics = {
-        "final_loss": last["loss"],
-        "val_mse": last["val_mse"],
-        "val_mse_mean_baseline": float(np.mean(val_targets**2)) if len(val) else None,
-        "n_train_identities": len(split.speakers),
-        "n_train_utterances": len(split.train),
-        "n_val_utterances": len(split.val),
-        "iterations": cfg.iterations,
-        "freeze_encoder": cfg.freeze_encoder,
-    }
-    return model, history, metrics
+    task = SupervisedTask(cfg, face_model, data, encoder_path, schedule)
+    return fit(task, schedule)

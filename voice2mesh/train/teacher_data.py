@@ -14,6 +14,7 @@ Only ``fits/``, ``landmarks/`` and the images are read, never the synthetic worl
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,15 +23,17 @@ import torch
 from PIL import Image
 from torch.nn import functional as F  # noqa: N812
 
-from voice2mesh.facemodel.bfm import N_EXPRESSION, N_SHAPE
-from voice2mesh.fitting.store import read_fits
-from voice2mesh.landmarks.store import read_landmarks
-from voice2mesh.models.teacher import (
+from voice2mesh.data.crops import (
     box_from_landmarks,
     crop_faces,
     pose_to_crop,
     roi_box_from_bbox,
 )
+from voice2mesh.facemodel.bfm import N_EXPRESSION, N_SHAPE
+from voice2mesh.fitting.store import read_fits
+from voice2mesh.landmarks.store import read_landmarks
+
+log = logging.getLogger(__name__)
 
 
 class TeacherDataset(NamedTuple):
@@ -41,6 +44,7 @@ class TeacherDataset(NamedTuple):
     identities: np.ndarray  # (N,) str
     splits: np.ndarray  # (N,) str, "train" / "test"
     paths: np.ndarray  # (N,) str image paths as the index lists them
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of usable fits whose image failed
 
 
 def load_bgr(path: Path) -> np.ndarray:
@@ -49,7 +53,9 @@ def load_bgr(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
     except OSError as error:
-        raise OSError(f"{path}: cannot read the face image ({error}); rerun synthesize") from error
+        raise OSError(
+            f"{path}: cannot read the face image ({error}); replace or remove it"
+        ) from error
 
 
 def make_labels(
@@ -81,7 +87,8 @@ def build_teacher_dataset(
         root: the folder the index's relative image paths start from (the project root).
 
     Returns:
-        A ``TeacherDataset``; rows follow the fits index, unusable fits left out.
+        A ``TeacherDataset``; rows follow the fits index, unusable fits left out, and fits whose
+        image cannot be read listed in ``skipped`` (with a warning) rather than failing.
     """
     fits = read_fits(Path(fits_folder))
     index, points, _ = read_landmarks(Path(landmarks_folder))
@@ -92,10 +99,20 @@ def build_teacher_dataset(
             f"{landmarks_folder}: no landmarks for {len(missing)} fitted images (e.g. "
             f"{missing[0]}); rerun fit3dmm on these landmarks"
         )
-    keep = np.flatnonzero(fits.usable)
+    loaded, skipped = {}, []
+    for k in np.flatnonzero(fits.usable):
+        path = fits.index.path.iloc[k]
+        try:
+            loaded[k] = load_bgr(Path(root) / path)
+        except OSError as error:  # one unreadable image must not end the stage: listed, skipped
+            log.warning("skipped %s", error)
+            skipped.append((str(path), str(error)))
+    keep = np.array(sorted(loaded), np.int64)
+    if not len(keep):
+        raise ValueError(f"{fits_folder}: no usable fit with a readable image; see the warnings")
     table = fits.index.iloc[keep]
     points = points[[row_of[p] for p in table.path]]  # (N, 68, 2)
-    images = [load_bgr(Path(root) / p) for p in table.path]
+    images = [loaded[k] for k in keep]
     crops, boxes = crop_faces(images, roi_box_from_bbox(box_from_landmarks(points)))
     heights = np.array([image.shape[0] for image in images], np.float64)
     result = fits.result
@@ -108,6 +125,7 @@ def build_teacher_dataset(
         table.identity.to_numpy(str),
         table.split.to_numpy(str),
         table.path.to_numpy(str),
+        tuple(skipped),
     )
 
 

@@ -1,6 +1,6 @@
 """Speaker-ID training data: random log-mel crops of the training identities' utterances.
 
-Wen et al.'s recipe (DESIGN.md, "Audio front end"): an utterance under 1000 frames is first
+Wen et al. (docs/audio.md, "Repetition and crops"): an utterance under 1000 frames is first
 repeated to 1000 (``repeat_to``), then a random window of 300-800 frames is cut from it. All
 crops of one batch share one length (drawn per batch), so a batch is one dense tensor.
 
@@ -16,6 +16,7 @@ uninterrupted run would, whatever happened before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,19 @@ class CropBatches(Dataset):
             crops[b] = frames[start : start + length]
         x = torch.from_numpy(crops).transpose(1, 2).contiguous()  # (B, 64, L)
         return x, torch.from_numpy(self.labels[picks])
+
+
+def speaker_batches(
+    store: FeatureStore, split: SpeakerSplit, cfg: Any, schedule: Any
+) -> tuple[CropBatches, list[np.ndarray]]:
+    """The training crops of ``split`` (``cfg``'s ``batch_size`` and ``crop_frames``, one batch
+    per step of the ``train.loop.Schedule``) and its held-out utterances, whole."""
+    batches = CropBatches(
+        load_utterances(store, split.train),
+        split.train_labels,
+        batch_size=cfg.batch_size,
+        crop_frames=cfg.crop_frames,
+        n_batches=schedule.iterations,
+        seed=schedule.seed,
+    )
+    return batches, load_utterances(store, split.val)

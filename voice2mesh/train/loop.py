@@ -1,0 +1,253 @@
+"""The one training loop: seeding, progress, evaluation cadence, curves and resume.
+
+A trainer defines a ``Task`` — its networks, optimizers, one ``step`` and an ``evaluate`` — and
+``fit`` runs it:
+
+    for step in range(start, iterations):          # a tqdm bar unless quiet
+        torch RNG seeded from (seed, step)          # dropout, noise, CRD negatives
+        terms = task.step(step)                     # one update; batches come from (seed, step)
+        every eval_every steps and at the end:
+            history += {step, mean of terms since the last evaluation, task.evaluate()}
+            resume state -> state_path              # modules, optimizers, step, history
+
+Everything a step draws depends only on ``(seed, step)``, so a run resumed from its state file
+reproduces the uninterrupted run bit for bit. The state carries the task's ``fingerprint``
+(its settings except ``iterations``, its architecture and its data); a state saved by another
+configuration is ignored with a warning, and raising ``iterations`` continues a finished run.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from voice2mesh.checkpoint import read_state, save_state
+from voice2mesh.config import as_dict
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Task(ABC):
+    """What a trainer defines; ``fit`` does the rest.
+
+    Attributes:
+        model: the network the run produces (what the stage saves as a model checkpoint).
+        optims: its optimizers, by name.
+        settings: what decides each step's computation (``settings(section)``: the params
+            without ``RUN_KEYS``), part of the fingerprint.
+        seed: the run's seed.
+    """
+
+    model: nn.Module
+    optims: dict[str, torch.optim.Optimizer]
+    settings: dict[str, Any]
+    seed: int
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network whose state the run changes (saved in the resume state)."""
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers, by name."""
+        return self.optims
+
+    @abstractmethod
+    def data(self) -> dict[str, Any]:
+        """What the run trains on (identities, counts): a resume must see the same."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings, seed and data a resume state must have been saved with."""
+        return {"config": self.settings, "seed": self.seed, "data": self.data()}
+
+    @abstractmethod
+    def step(self, step: int) -> dict[str, float]:
+        """One update; returns its loss terms (plain floats)."""
+
+    @abstractmethod
+    def evaluate(self) -> dict[str, float | None]:
+        """Held-out measures of the current networks."""
+
+    @abstractmethod
+    def metrics(self, history: list[dict]) -> dict:
+        """The run's final metrics (for ``metrics/<stage>.json``; ``fit`` adds ``iterations``)."""
+
+    def meta(self) -> dict:
+        """What the model checkpoint records besides its config (e.g. the identities)."""
+        return {}
+
+    def train_mode(self, mode: bool) -> None:
+        """Put the networks in training (or eval) mode."""
+        for module in self.modules().values():
+            module.train(mode)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long and how a ``fit`` runs.
+
+    Attributes:
+        iterations: steps in total (also when resuming).
+        eval_every: steps between evaluations; 0: only at the end.
+        seed: the run's seed (the top-level ``seed``).
+        device: a resolved torch device.
+        state_path: resume state written at every evaluation; None: none.
+        resume: continue from ``state_path`` when it matches the task.
+        name: the progress bar's label.
+        quiet: no progress bar.
+    """
+
+    iterations: int
+    eval_every: int
+    seed: int
+    device: str = "cpu"
+    state_path: Path | str | None = None
+    resume: bool = False
+    name: str = "train"
+    quiet: bool = True
+
+    @classmethod
+    def of(
+        cls,
+        section: Any,
+        seed: int,
+        device: str,
+        name: str,
+        quiet: bool = True,
+        state_path: Path | str | None = None,
+    ) -> Schedule:
+        """The schedule of a training params section (``iterations``, ``eval_every``,
+        ``resume``, ``resume_state`` unless ``state_path`` is given)."""
+        state = state_path if state_path is not None else section.resume_state
+        return cls(
+            section.iterations, section.eval_every, seed, device, state, section.resume, name, quiet
+        )
+
+
+RUN_KEYS = ("iterations", "eval_every", "resume", "out", "resume_state", "samples")
+
+
+def settings(section: Any) -> dict[str, Any]:
+    """A params section as a dict without the keys that do not change what a step computes
+    (``RUN_KEYS``): the part of a task's fingerprint that comes from its params."""
+    return {k: v for k, v in as_dict(section).items() if k not in RUN_KEYS}
+
+
+def _restore(task: Task, schedule: Schedule) -> tuple[int, list[dict]]:
+    """``(start step, history)`` from a matching resume state, else ``(0, [])``."""
+    path = schedule.state_path
+    if not schedule.resume or path is None or not Path(path).is_file():
+        return 0, []
+    state = read_state(path)
+    saved, wanted = _flat(state.get("fingerprint") or {}), _flat(task.fingerprint())
+    if saved != wanted:
+        keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        log.warning(
+            "%s was saved by another configuration (%s differ); starting at step 0",
+            path,
+            ", ".join(keys[:6]) + (" ..." if len(keys) > 6 else ""),
+        )
+        return 0, []
+    step = int(state["step"])
+    if step > schedule.iterations:
+        log.warning(
+            "%s is at step %d, past iterations = %d; starting at step 0",
+            path,
+            step,
+            schedule.iterations,
+        )
+        return 0, []
+    for name, module in task.modules().items():
+        module.load_state_dict(state["modules"][name])
+    for name, optimizer in task.optimizers().items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    log.info("%s: resuming at step %d of %d", path, step, schedule.iterations)
+    return step, list(state["history"])
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"config": {"lr": 1}}`` -> ``{"config.lr": 1}`` (lists kept as values)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out |= _flat(value, f"{name}.") if isinstance(value, dict) else {name: value}
+    return out
+
+
+def _save(task: Task, schedule: Schedule, step: int, history: list[dict]) -> None:
+    save_state(
+        schedule.state_path,
+        {
+            "fingerprint": task.fingerprint(),
+            "step": step,
+            "history": history,
+            "modules": {k: m.state_dict() for k, m in task.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
+        },
+    )
+
+
+def _cuda_devices(device: str) -> list[int]:
+    d = torch.device(device)
+    return [d.index or 0] if d.type == "cuda" else []
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a ``fit`` produced: the model, one history row per evaluation, final metrics, and
+    the checkpoint's ``meta``."""
+
+    model: nn.Module
+    history: list[dict]
+    metrics: dict
+    meta: dict
+
+
+def fit(task: Task, schedule: Schedule) -> Trained:
+    """Run ``task`` to ``schedule.iterations`` (module docstring).
+
+    Each history row is ``{"step": n, <mean of each step term since the previous row>,
+    <task.evaluate()>}``. The networks are left in eval mode. The global torch RNG is restored
+    afterwards.
+    """
+    start, history = _restore(task, schedule)
+    window: list[dict[str, float]] = []
+    task.train_mode(True)
+    steps = range(start, schedule.iterations)
+    bar = tqdm(steps, desc=schedule.name, disable=schedule.quiet, dynamic_ncols=True)
+    with torch.random.fork_rng(devices=_cuda_devices(schedule.device)):
+        for step in bar:
+            torch.manual_seed(schedule.seed * 1_000_003 + step)
+            window.append(task.step(step))
+            done = step + 1
+            if done == schedule.iterations or (
+                schedule.eval_every and done % schedule.eval_every == 0
+            ):
+                means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                history.append({"step": done} | means | task.evaluate())
+                task.train_mode(True)
+                window = []
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in history[-1].items() if isinstance(v, float)}
+                )
+                if schedule.state_path is not None:
+                    _save(task, schedule, done, history)
+    task.train_mode(False)
+    metrics = task.metrics(history) | {"iterations": schedule.iterations}
+    return Trained(task.model, history, metrics, task.meta())
+
+
+def seeded(seed: int, build: Callable[[], T]) -> T:
+    """``build()`` with the torch RNG seeded by ``seed``; the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
