@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from stages.common import stage_args
 from voice2mesh.audio import extract_features
+from voice2mesh.audio.io import CLIP_WARN_FRACTION
 from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import write_json
@@ -48,6 +49,8 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         "speech_hours": round(float(index.speech_s.sum()) / 3600, 4),
         "resampled": int(index.resampled.astype(bool).sum()),
         "mixed_down": int(index.mixed_down.astype(bool).sum()),
+        "truncated": int(index.truncated.astype(bool).sum()),
+        "clipped": int((index.clipped_fraction > CLIP_WARN_FRACTION).sum()),
     }
     write_json(metrics, counts)
     return counts

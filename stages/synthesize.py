@@ -16,7 +16,7 @@ from tqdm import tqdm
 from stages.common import stage_args
 from voice2mesh.config import Params, load_params
 from voice2mesh.facemodel.loaders import load_from_params
-from voice2mesh.io import write_json
+from voice2mesh.io import atomic_dir, write_json
 from voice2mesh.render import save_png
 from voice2mesh.report.synthetic_world import preview_rows, world_sheet
 from voice2mesh.synth.truth import write_truth
@@ -32,12 +32,13 @@ def run(params: Params, figure: Path = FIGURE, metrics: Path = METRICS, quiet: b
     """Generate the world under ``params.synth.root``; return the counts."""
     cfg = params.synth
     root = Path(cfg.root)
-    clear_world(root)  # a stale world must not leak files into the new one
+    clear_world(root)  # the old world goes first (it is large); anything else is refused
     model = load_from_params(params.face_model)
     bar = lambda it: tqdm(it, total=cfg.n_identities, desc="identities", disable=quiet)  # noqa: E731
-    identities, results = generate_world(model, cfg, root, params.seed, cfg.workers, bar)
-    truth = write_truth(identities, results, root / "truth")
-    meta = write_meta(identities, root / "voxceleb1" / "vox1_meta.csv")
+    with atomic_dir(root) as tmp:  # a killed run leaves no half world behind
+        identities, results = generate_world(model, cfg, tmp, params.seed, cfg.workers, bar)
+        truth = write_truth(identities, results, tmp / "truth")
+        meta = write_meta(identities, tmp / "voxceleb1" / "vox1_meta.csv")
     rows = preview_rows(truth, cfg.preview_identities)
     save_png(figure, world_sheet(root, model, rows))
     summary = truth.counts() | {"meta_rows": len(meta), "voice_coupling": cfg.voice_coupling}

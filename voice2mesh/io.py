@@ -1,11 +1,17 @@
-"""Small, atomic file writers shared by stages (temp name in the same folder, then rename)."""
+"""Atomic writers shared by stages: a file or a whole folder is built aside, then renamed in.
+
+A stage killed mid-way (outside ``dvc repro``, which deletes outputs first) must not leave a
+folder that mixes new and old files: ``atomic_dir`` builds the folder as a hidden sibling and
+moves it into place whole, so readers see the previous complete folder, or none, or the new one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +39,112 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Delete ``.<name>.tmp-*`` / ``.<name>.old-*`` folders left by a killed ``atomic_dir``."""
+    for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*"):
+        for stale in path.parent.glob(pattern):
+            _remove(stale)
+
+
+def _check_replaceable(path: Path, owns: tuple[str, ...]) -> None:
+    """Refuse to replace anything but a folder holding only names that match ``owns``."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not an output folder; refusing to replace it")
+    foreign = sorted(p.name for p in path.iterdir() if not any(p.match(o) for o in owns))
+    if foreign:
+        raise FileExistsError(
+            f"{path} holds {foreign[0]!r}, which this stage does not write; refusing to replace "
+            "the folder. Point the stage's output at a new folder, or empty this one"
+        )
+
+
+@contextmanager
+def atomic_dir(path: Path | str, owns: tuple[str, ...] = ("*",)) -> Iterator[Path]:
+    """Yield a fresh, empty folder beside ``path``; on success it replaces ``path`` whole.
+
+    The folder is ``<parent>/.<name>.tmp-XXXXXXXX``. When the block succeeds, the old ``path``
+    (if any) is renamed aside to ``.<name>.old-XXXXXXXX``, the new folder is renamed to
+    ``path`` and the old one is deleted; when the block raises, the new folder is deleted and
+    ``path`` is left as it was. A run killed mid-way leaves at most a hidden sibling, which the
+    next ``atomic_dir`` on the same path deletes (one writer per path at a time). Only the
+    folder's name changes on the way, so nothing written inside depends on the temporary name
+    unless the caller writes it into a file.
+
+    Args:
+        path: the output folder (created with its parents as needed).
+        owns: glob patterns of the names the stage writes in it; an existing ``path`` holding
+            anything else is refused before any work (an output pointed at other data by mistake
+            is never deleted).
+
+    Yields:
+        The temporary folder to write into.
+
+    Raises:
+        FileExistsError: ``path`` is a file, or holds names that ``owns`` does not match.
+    """
+    path = Path(path)
+    _check_replaceable(path, owns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_siblings(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-", 1))
+    if path.exists() or path.is_symlink():
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old.exists() or old.is_symlink():
+            os.replace(old, path)  # put the previous folder back
+        raise
+    if old.exists() or old.is_symlink():
+        _remove(old)
+
+
+class MixedOutputError(ValueError):
+    """A stage's output folder whose files disagree: files of two runs, or a damaged folder."""
+
+
+def check_same_rows(
+    folder: Path, what: str, stored: Iterable[object], expected: Iterable[object], stage: str
+) -> None:
+    """Raise ``MixedOutputError`` unless two key sequences are equal element by element.
+
+    Args:
+        folder: the output folder, for the message.
+        what: which files disagree, e.g. ``"landmarks.npz paths and index.csv"``.
+        stored: (M,) keys stored with the arrays.
+        expected: (M,) keys of the index table.
+        stage: the DVC stage that rewrites ``folder``.
+    """
+    stored, expected = [str(k) for k in stored], [str(k) for k in expected]
+    if stored == expected:
+        return
+    if len(stored) != len(expected):
+        detail = f"{len(stored)} vs {len(expected)} rows"
+    else:
+        row = next(i for i, (a, b) in enumerate(zip(stored, expected, strict=True)) if a != b)
+        detail = f"row {row}: {stored[row]!r} vs {expected[row]!r}"
+    raise MixedOutputError(
+        f"{folder}: {what} disagree ({detail}); the folder mixes files of different runs or is "
+        f"damaged, re-run `dvc repro {stage}`"
+    )
 
 
 def write_text(path: Path | str, text: str) -> None:

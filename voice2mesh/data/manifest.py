@@ -8,6 +8,10 @@
     dropped.csv     what was left out and why: kind (identity/utterance/face folder), key, reason
     malformed.csv   malformed meta-file rows: line, text, reason
 
+The folder is written whole (``voice2mesh.io.atomic_dir``); ``read_manifests`` refuses tables
+that disagree (voices or faces of identities that identities.csv lists differently, or not at
+all), as a folder mixing files of two runs would.
+
 VoxCeleb1's split for cross-modal work (Nagrani et al. 2018; Wen et al. 2019; the paper): names
 starting with A–E are test identities, F–Z train.
 """
@@ -20,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from voice2mesh.data.voxceleb import DatasetError, Meta
-from voice2mesh.io import atomic_path
+from voice2mesh.io import MixedOutputError, atomic_dir
 
 TABLES: tuple[str, ...] = ("identities", "voices", "faces", "dropped", "malformed")
 
@@ -138,14 +142,52 @@ def build_manifests(
 
 
 def write_manifests(manifests: Manifests, folder: Path) -> None:
-    """Write the five tables as CSV (atomically, deterministic order)."""
-    for field in fields(manifests):
-        with atomic_path(Path(folder) / f"{field.name}.csv") as tmp:
-            getattr(manifests, field.name).to_csv(tmp, index=False)
+    """Write the five tables as CSV (deterministic order), replacing ``folder`` whole."""
+    with atomic_dir(folder, owns=tuple(f"{t}.csv" for t in TABLES)) as tmp:
+        for field in fields(manifests):
+            getattr(manifests, field.name).to_csv(tmp / f"{field.name}.csv", index=False)
+
+
+def _check_tables_agree(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Raise ``MixedOutputError`` unless voices and faces match identities.csv row for row.
+
+    Every voice and face row must belong to a listed identity with the same name and split, and
+    each identity's ``n_utterances`` / ``n_images`` must count its rows.
+    """
+
+    def mixed(detail: str) -> MixedOutputError:
+        return MixedOutputError(
+            f"{folder}: {detail}; the folder mixes files of different runs or is damaged, "
+            "re-run `dvc repro intersect`"
+        )
+
+    identities = tables["identities"]
+    if not identities.identity.is_unique:
+        raise mixed("identities.csv lists an identity twice")
+    info = identities.set_index("identity")
+    for table, count in (("voices", "n_utterances"), ("faces", "n_images")):
+        rows = tables[table]
+        unknown = sorted(set(rows.identity) - set(info.index))
+        if unknown:
+            raise mixed(f"{table}.csv has identities not in identities.csv (e.g. {unknown[0]})")
+        listed = info.loc[rows.identity]
+        differ = (listed.name.to_numpy() != rows.name.to_numpy()) | (
+            listed.split.to_numpy() != rows.split.to_numpy()
+        )
+        if differ.any():
+            row = rows.iloc[int(differ.argmax())]
+            raise mixed(f"{table}.csv row {row.path!r}: name or split differs from identities.csv")
+        counted = rows.identity.value_counts().reindex(info.index, fill_value=0)
+        wrong = counted.index[counted.to_numpy() != info[count].to_numpy()]
+        if len(wrong):
+            raise mixed(
+                f"identities.csv {count} of {wrong[0]} is {info[count][wrong[0]]} but "
+                f"{table}.csv has {counted[wrong[0]]} rows"
+            )
 
 
 def read_manifests(folder: Path) -> Manifests:
-    """Load the tables written by ``write_manifests``."""
+    """Load the tables written by ``write_manifests``, checking that they agree."""
     folder = Path(folder)
     missing = [t for t in TABLES if not (folder / f"{t}.csv").is_file()]
     if missing:
@@ -158,4 +200,5 @@ def read_manifests(folder: Path) -> Manifests:
         )
         for t in TABLES
     }
+    _check_tables_agree(folder, read)
     return Manifests(**read)

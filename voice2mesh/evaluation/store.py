@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from voice2mesh.evaluation.protocol import TestSet
-from voice2mesh.io import atomic_path
+from voice2mesh.io import MixedOutputError, atomic_path
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,28 @@ def write_predictions(
         np.savez(tmp, **arrays)
 
 
+def _check_rows(path: Path, pred: StoredPredictions) -> None:
+    """Raise ``MixedOutputError`` unless every array has one row per utterance / identity."""
+    n_utt, n_ids = len(pred.utterance_identity), len(pred.identities)
+    sizes = {"utterance_path": (len(pred.utterance_path), n_utt)}
+    sizes |= {f"{k}_shape": (len(v), n_ids) for k, v in pred.references.items()}
+    for row, (shape, expression) in pred.rows.items():
+        sizes |= {
+            f"{row}.shape": (len(shape), n_utt),
+            f"{row}.expression": (len(expression), n_utt),
+        }
+    wrong = [f"{k} has {n} rows, not {want}" for k, (n, want) in sizes.items() if n != want]
+    unknown = set(pred.utterance_identity.tolist()) - set(pred.identities.tolist())
+    if unknown:
+        wrong.append(f"utterance identity {sorted(unknown)[0]} is not in identities")
+    if wrong:
+        raise MixedOutputError(
+            f"{path}: {wrong[0]}; the file is damaged, re-run `dvc repro evaluate`"
+        )
+
+
 def read_predictions(path: Path | str) -> StoredPredictions:
-    """Load ``predictions.npz`` written by ``write_predictions``."""
+    """Load ``predictions.npz`` written by ``write_predictions``, checking its row counts."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run `dvc repro evaluate` first")
@@ -58,10 +78,12 @@ def read_predictions(path: Path | str) -> StoredPredictions:
             str(r): (data[f"{r}.shape"], data[f"{r}.expression"]) for r in data["rows"].tolist()
         }
         kinds = [k[: -len("_shape")] for k in data.files if k.endswith("_shape")]
-        return StoredPredictions(
+        pred = StoredPredictions(
             utterance_identity=data["utterance_identity"],
             utterance_path=data["utterance_path"],
             identities=data["identities"],
             references={kind: data[f"{kind}_shape"] for kind in kinds},
             rows=rows,
         )
+    _check_rows(path, pred)
+    return pred
