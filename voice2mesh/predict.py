@@ -1,33 +1,49 @@
 """Inference on one recording: voice → 3DMM coefficients → mesh (and a rendered preview).
 
-    features = utterance_features(wav)         # VAD + Wen et al.'s 64-bin log-mel, normalised
-    shape, expression = model.predict_raw(x)   # a train_supervised checkpoint
+    model, checkpoint = load_predictor(path)   # a supervised or unsupervised checkpoint
+    samples = read_wav(wav)                    # bounded, with truncation/clipping reported
+    features = speech_features(samples)        # VAD + Wen et al.'s log-mel, as the features stage
+    shape, expression = model.predict_raw(x)
     vertices = face_model.reconstruct(shape, expression)
 
 The checkpoint records the ``face_model`` params its references were fitted with, so the mesh is
-rebuilt with the same model (a BFM or SFM file must still be where those params point).
+rebuilt with the same model (a BFM or SFM file must still be where those params point). Every
+problem the user can fix is a ``PredictError``, ``CheckpointError`` or ``AudioError`` whose
+message names the file; recordings that are truncated, clipped or do not look like speech still
+give a face, with warnings (logged and in ``Prediction.warnings``). Non-finite coefficients or
+vertices are refused, never written.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from voice2mesh.audio.features import utterance_features
+from voice2mesh.audio.features import speech_features
+from voice2mesh.audio.io import CLIP_WARN_FRACTION, MAX_SECONDS, read_wav
 from voice2mesh.audio.logmel import repeat_to
+from voice2mesh.audio.speechlike import not_speech_reasons
+from voice2mesh.checkpoint import Checkpoint, load_predictor
 from voice2mesh.config import FaceModelParams
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.render import fit_pose, render
 from voice2mesh.render.draw import image_grid
-from voice2mesh.train.pretrain_voice import load_checkpoint
-from voice2mesh.train.supervised import load_supervised
 from voice2mesh.train.voice_data import MIN_FRAMES
 
+SAMPLE_RATE = 16000
+MAX_SIGMAS = 100.0  # |coefficient| / prior std beyond which a prediction is no face (see below)
 VIEWS = (("front", 0.0), ("three-quarter", 40.0), ("profile", 90.0))
+log = logging.getLogger(__name__)
+
+
+class PredictError(ValueError):
+    """A face that cannot be predicted or trusted; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class Prediction:
         vertices: (N, 3) mesh vertices, mm, the model's canonical frame.
         model: the face model (triangles for export and rendering).
         speech_s: seconds of speech the VAD kept.
+        warnings: what is doubtful about the recording, ``{code: message}`` (codes
+            ``truncated``, ``clipped``, ``not_speech``); each message names the file.
     """
 
     shape: np.ndarray
@@ -47,40 +65,160 @@ class Prediction:
     vertices: np.ndarray
     model: MorphableModel
     speech_s: float
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
-def checkpoint_face_model(checkpoint: Path | str) -> FaceModelParams:
-    """The ``face_model`` params stored in a ``train_supervised`` checkpoint."""
-    saved = load_checkpoint(checkpoint)["config"].get("face_model")
+def checkpoint_face_model(checkpoint: Checkpoint) -> FaceModelParams:
+    """The ``face_model`` params stored in a predicting checkpoint."""
+    saved = checkpoint.params.get("face_model")
     if not saved:
-        raise ValueError(
-            f"{checkpoint} does not record its face model (trained before that was stored); "
-            "retrain it with `dvc repro train_supervised`"
+        raise PredictError(
+            f"{checkpoint.path}: does not record the face model it predicts for "
+            "(params['face_model'] is missing); retrain it with `dvc repro`"
         )
-    return FaceModelParams(**saved)
+    try:
+        return FaceModelParams(**saved)
+    except (TypeError, ValueError) as error:
+        raise PredictError(
+            f"{checkpoint.path}: its recorded face_model params are invalid ({error}); "
+            "retrain it with `dvc repro`"
+        ) from error
+
+
+def load_face_model(checkpoint: Checkpoint) -> MorphableModel:
+    """The face model ``checkpoint`` was trained for, cut to its component counts."""
+    cfg = checkpoint_face_model(checkpoint)
+    try:
+        return load_from_params(cfg)
+    except (OSError, ValueError, KeyError, TypeError, ImportError, pickle.UnpicklingError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PredictError(
+            f"{checkpoint.path}: cannot load the {cfg.kind!r} face model it was trained with "
+            f"({reason}); put that model at face_model.path = {cfg.path!r} or retrain"
+        ) from err
+
+
+def audio_warnings(wav: Path | str, samples: np.ndarray, info: dict) -> dict[str, str]:
+    """What is doubtful about a recording ``read_wav`` accepted: ``{code: message}``.
+
+    Codes: ``truncated``, ``clipped`` (over ``CLIP_WARN_FRACTION`` of the samples at full
+    scale), ``not_speech`` (``audio.speechlike``; the message lists its reason codes).
+
+    Args:
+        wav: the file, for the messages.
+        samples: (L,) int16 at 16 kHz, as ``read_wav`` returned them.
+        info: ``read_wav``'s info.
+    """
+    found = {}
+    if info["truncated"]:
+        found["truncated"] = (
+            f"{wav}: truncated: the header declares {info['declared_duration_s']:.2f} s but the "
+            f"file holds {info['duration_s']:.2f} s; only that part is used"
+        )
+    if info["clipped_fraction"] > CLIP_WARN_FRACTION:
+        over = f", peaks at {info['peak']:.2g}× full scale" if info["peak"] > 1.0 else ""
+        found["clipped"] = (
+            f"{wav}: clipped: {info['clipped_fraction']:.1%} of the samples are at or beyond "
+            f"full scale{over}; the face may be off: record at a lower level"
+        )
+    reasons = not_speech_reasons(samples, SAMPLE_RATE)
+    if reasons:
+        why = "; ".join(f"{code}: {message}" for code, message in reasons.items())
+        found["not_speech"] = (
+            f"{wav}: does not look like speech ({why}); "
+            "the face will be meaningless unless this is a voice"
+        )
+    return found
+
+
+def voice_features(
+    wav: Path | str, min_speech_s: float = 0.5, max_seconds: float = MAX_SECONDS
+) -> tuple[np.ndarray, float, dict[str, str]]:
+    """The normalised log-mel the models were trained on, and warnings about the recording.
+
+    The same front end as the ``features`` stage (``audio.features.utterance_features``), with
+    the samples kept for ``audio_warnings``.
+
+    Returns:
+        ``(features, speech_s, warnings)``: (T, 64) float32, seconds of speech after VAD, and
+        ``audio_warnings`` (logged here, but for ``truncated``: ``read_wav`` logged it).
+
+    Raises:
+        AudioError: unreadable, empty, silent, bad sample rate, over ``max_seconds``, or under
+            ``min_speech_s`` of speech.
+    """
+    samples, info = read_wav(wav, SAMPLE_RATE, max_seconds)  # (L,) int16
+    warnings = audio_warnings(wav, samples, info)
+    for code, message in warnings.items():
+        if code != "truncated":
+            log.warning("%s", message)
+    features, speech_s = speech_features(samples, wav, min_speech_s)
+    return features, speech_s, warnings
+
+
+def _check_finite(values: np.ndarray, what: str, where: Path, wav: Path | str) -> None:
+    """Refuse NaN or infinity in ``values`` (a model that diverged for this input)."""
+    if not np.isfinite(values).all():
+        raise PredictError(f"{where}: {what} for {wav} are not finite (NaN or infinity); {_BROKEN}")
+
+
+_BROKEN = "the model is numerically broken: retrain it (e.g. with a lower lr)"
+
+
+def _check_plausible(
+    shape: np.ndarray, expression: np.ndarray, model: MorphableModel, where: Path, wav: Path | str
+) -> None:
+    """Refuse coefficients ``MAX_SIGMAS`` prior std from the mean face.
+
+    A trained regressor stays within a few σ (it shrinks towards the mean); finite weights of
+    ~1e38 give coefficients of ~1e37, whose float64 mesh is finite but no face.
+    """
+    std = np.concatenate([model.shape_std, model.expression_std]).astype(np.float64)
+    z = np.abs(np.concatenate([shape, expression]))[std > 0] / std[std > 0]
+    if z.size and z.max() > MAX_SIGMAS:
+        raise PredictError(
+            f"{where}: predicted coefficients for {wav} reach {z.max():.3g} prior standard "
+            f"deviations from the mean face (limit {MAX_SIGMAS:g}); {_BROKEN}"
+        )
 
 
 @torch.no_grad()
 def predict_face(
-    wav: Path | str, checkpoint: Path | str, device: str = "cpu", min_speech_s: float = 0.5
+    wav: Path | str,
+    checkpoint: Path | str,
+    device: str = "cpu",
+    min_speech_s: float = 0.5,
+    max_seconds: float = MAX_SECONDS,
 ) -> Prediction:
-    """Predict the face of the speaker of ``wav`` with a ``train_supervised`` checkpoint.
+    """Predict the face of the speaker of ``wav`` with a supervised or unsupervised checkpoint.
+
+    The model and its face model are loaded first, so a wrong file fails before the audio is
+    read.
 
     Raises:
-        AudioError: unreadable, empty or silent audio, or under ``min_speech_s`` of speech.
-        FileNotFoundError: the checkpoint (or the face-model file it names) is missing.
+        CheckpointError: missing, unreadable, wrong-kind or damaged checkpoint.
+        PredictError: no or unloadable face model; non-finite or implausible (over
+            ``MAX_SIGMAS``) coefficients, or non-finite vertices.
+        AudioError: as ``voice_features``.
     """
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(
-            f"{checkpoint}: no such model; run `dvc repro train_supervised` or pass --model"
-        )
-    features, info = utterance_features(wav, min_speech_s)  # (T, 64)
-    net = load_supervised(checkpoint, device)
+    net, stored = load_predictor(checkpoint, device)
+    model = load_face_model(stored)
+    features, speech_s, warnings = voice_features(wav, min_speech_s, max_seconds)  # (T, 64)
     x = torch.from_numpy(repeat_to(features, MIN_FRAMES).T.copy())[None].to(device)  # (1,64,T)
     shape, expression = (t[0].cpu().numpy().astype(np.float64) for t in net.predict_raw(x))
-    model = load_from_params(checkpoint_face_model(checkpoint))
-    vertices = model.reconstruct(shape[None], expression[None])[0]
-    return Prediction(shape, expression, vertices, model, float(info["speech_s"]))
+    _check_finite(
+        np.concatenate([shape, expression]), "the predicted coefficients", stored.path, wav
+    )
+    if (len(shape), len(expression)) != (model.n_shape, model.n_expression):
+        raise PredictError(
+            f"{stored.path}: predicts {len(shape)} shape / {len(expression)} expression "
+            f"coefficients but its face model has {model.n_shape} / {model.n_expression}; "
+            "the file is inconsistent: retrain it"
+        )
+    _check_plausible(shape, expression, model, stored.path, wav)
+    vertices = model.reconstruct(shape[None], expression[None])[0]  # (N, 3)
+    _check_finite(vertices, "the mesh vertices", stored.path, wav)
+    return Prediction(shape, expression, vertices, model, speech_s, warnings)
 
 
 def preview(prediction: Prediction, size: int = 256) -> np.ndarray:

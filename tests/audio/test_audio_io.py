@@ -1,7 +1,10 @@
-"""read_wav: int16 at 16 kHz mono from any file, conversions reported, bad files named."""
+"""read_wav: int16 at 16 kHz mono from any file, conversions reported, bad files named, headers
+bounded before anything is allocated, truncation and clipping reported."""
 
 from __future__ import annotations
 
+import logging
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,26 @@ import pytest
 import soundfile as sf
 
 from voice2mesh.audio import AudioError, read_wav
+from voice2mesh.audio.io import CLIP_WARN_FRACTION
+
+
+def _noise_wav(path: Path, seconds: float = 4.0, rate: int = 16000) -> Path:
+    samples = np.random.default_rng(0).standard_normal(int(seconds * rate)) * 3000
+    sf.write(path, samples.astype(np.int16), rate, subtype="PCM_16")
+    return path
+
+
+def _patch_header(path: Path, offset: int, value: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 4] = struct.pack("<I", value)
+    path.write_bytes(bytes(data))
+
+
+def _no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("samples were read although the header alone rules the file out")
+
+    monkeypatch.setattr(sf, "read", refuse)
 
 
 def test_pcm16_is_read_bit_exactly(assets_dir: Path) -> None:
@@ -83,3 +106,81 @@ def test_empty_file_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match=r"empty\.wav") as caught:
         read_wav(path)
     assert caught.value.code == "empty"
+
+
+@pytest.mark.parametrize("rate", [1, 1000, 400_000])
+def test_absurd_header_rate_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate: int
+) -> None:
+    """A header claiming 1 Hz made the 16 kHz resampler allocate 16,000 samples per sample."""
+    path = _noise_wav(tmp_path / "rate.wav")
+    _patch_header(path, 24, rate)  # fmt chunk: sample rate
+    _patch_header(path, 28, 2 * rate)  # byte rate, kept consistent
+    _no_reading(monkeypatch)
+    with pytest.raises(
+        AudioError, match=rf"rate\.wav: .* {rate} Hz, outside 4000-192000"
+    ) as caught:
+        read_wav(path)
+    assert caught.value.code == "bad_rate"
+
+
+def test_too_long_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = _noise_wav(tmp_path / "long.wav", seconds=4.0)
+    assert read_wav(path, max_seconds=4.0)[1]["duration_s"] == 4.0
+    _no_reading(monkeypatch)
+    with pytest.raises(AudioError, match=r"long\.wav: 4 s long .* over the 3 s limit") as caught:
+        read_wav(path, max_seconds=3.0)
+    assert caught.value.code == "too_long"
+
+
+def test_truncated_wav_is_reported_not_refused(tmp_path: Path, caplog) -> None:
+    """libsndfile decodes the part that is there and says nothing; read_wav says it."""
+    full = _noise_wav(tmp_path / "full.wav", seconds=4.0)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2 * 32000])  # header + 2 s of 4 s of data
+    assert sf.info(cut).frames == 32000  # libsndfile counts what is present
+    with caplog.at_level(logging.WARNING, logger="voice2mesh.audio.io"):
+        samples, info = read_wav(cut)
+    assert len(samples) == 32000 and info["truncated"] is True
+    assert info["declared_duration_s"] == pytest.approx(4.0) and info["duration_s"] == 2.0
+    assert "cut.wav: truncated" in caplog.text and "4.00 s" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="voice2mesh.audio.io"):
+        _, info = read_wav(full)
+    assert info["truncated"] is False and info["declared_duration_s"] == 4.0
+    assert caplog.text == ""
+
+
+def test_streaming_placeholder_size_is_not_truncation(tmp_path: Path) -> None:
+    """Writers to a pipe leave the data size at 0xFFFFFFFF; the file is complete."""
+    path = _noise_wav(tmp_path / "stream.wav", seconds=1.0)
+    _patch_header(path, 40, 0xFFFFFFFF)
+    samples, info = read_wav(path)
+    assert len(samples) == 16000 and info["truncated"] is False
+
+
+def test_overdriven_float_is_reported_as_clipped(tmp_path: Path) -> None:
+    t = np.arange(16000) / 16000
+    path = tmp_path / "over.wav"
+    sf.write(path, 2.5 * np.sin(2 * np.pi * 200 * t), 16000, subtype="FLOAT")
+    samples, info = read_wav(path)
+    expected = np.mean(np.abs(2.5 * np.sin(2 * np.pi * 200 * t)) >= 1.0)
+    assert info["clipped_fraction"] == pytest.approx(expected, abs=1e-3) and expected > 0.5
+    assert info["peak"] == pytest.approx(2.5, rel=1e-6)
+    assert samples.max() == 32767 and samples.min() == -32768
+
+
+def test_saturated_int16_is_reported_as_clipped(tmp_path: Path) -> None:
+    samples = (np.random.default_rng(0).standard_normal(16000) * 20000).clip(-32768, 32767)
+    path = tmp_path / "hot.wav"
+    sf.write(path, samples.astype(np.int16), 16000, subtype="PCM_16")
+    _, info = read_wav(path)
+    expected = np.mean((samples >= 32767) | (samples <= -32768))
+    assert info["clipped_fraction"] == pytest.approx(expected) and expected > CLIP_WARN_FRACTION
+
+
+def test_real_speech_is_neither_clipped_nor_truncated(assets_dir: Path) -> None:
+    for path in sorted((assets_dir / "voxceleb1").glob("*.wav")):
+        _, info = read_wav(path)
+        assert info["truncated"] is False, path.name
+        assert info["clipped_fraction"] <= CLIP_WARN_FRACTION, path.name
