@@ -1,4 +1,4 @@
-"""Per-frame loop reference of the DESIGN.md log-mel front end (Sphinx ``sig2logspec`` style).
+"""Per-frame loop reference of the log-mel front end (docs/audio.md, "Log-mel"; Sphinx style).
 
 Written independently of ``voice2mesh.audio.logmel`` (no shared code): frames are cut and
 pre-emphasised one at a time, carrying the Sphinx ``prior`` from frame to frame, and the

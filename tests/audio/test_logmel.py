@@ -1,4 +1,4 @@
-"""The vectorised log-mel front end against the per-frame loop reference and the DESIGN.md rules."""
+"""The vectorised log-mel front end against the per-frame loop reference and docs/audio.md."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_frame_count_and_cyclic_tail() -> None:
 
 
 def one_frame(frame: np.ndarray, prior: float) -> np.ndarray:
-    """DESIGN.md's definition for a single full frame with the given pre-emphasis prior."""
+    """docs/audio.md's definition for a single full frame with the given pre-emphasis prior."""
     frame = frame.astype(np.float64)
     emphasised = frame - 0.97 * np.concatenate([[prior], frame[:-1]])
     power = np.abs(np.fft.rfft(emphasised * np.hamming(WLEN), 1024)) ** 2

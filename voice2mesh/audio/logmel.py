@@ -1,4 +1,4 @@
-"""Wen et al.'s 64-bin log-mel front end, vectorised over frames (DESIGN.md, "Audio front end").
+"""Wen et al.'s 64-bin log-mel front end, vectorised over frames (docs/audio.md, "Log-mel").
 
 Wen, Ismail, Raj & Singh, *Face reconstruction from voice using generative adversarial networks*
 (NeurIPS 2019), computed their features with a port of SphinxTrain's ``mfcc.py`` (David

@@ -3,7 +3,7 @@
 Wen et al. (NeurIPS 2019, ``reconstructing_faces_from_voices``: ``vad.py`` and ``rm_sil`` in
 ``utils.py``) remove silence with ``webrtcvad.Vad(2)``, 20 ms frames and 50 ms of padding, using
 the ``vad_collector`` of an early py-webrtcvad ``example.py``, and keep the concatenation of the
-voiced segments. Semantics reproduced here (DESIGN.md, "Audio front end"):
+voiced segments. Semantics reproduced here (docs/audio.md, "Voice activity detection"):
 
 * Frames: consecutive, non-overlapping ``frame_ms`` frames; a frame is produced while
   ``offset + n < L`` (strictly), so a last frame that would end exactly at the end of the signal
