@@ -23,6 +23,18 @@ def assets_dir() -> Path:
     return ASSETS_DIR.resolve()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks and depthwise convolutions run far faster on one torch thread on a busy
+    2-core machine than on two that wait on each other (``pytestmark = usefixtures(...)``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @dataclass(frozen=True)
 class TinyFace:
     """A small symmetric bump surface with face-like landmarks (mm, canonical frame).

@@ -10,14 +10,8 @@ from voice2mesh.models import MobileNetV1, MobileNetV2
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.student import make_divisible
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Depthwise convolutions on a busy 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("width", [0.25, 0.5])

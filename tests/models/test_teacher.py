@@ -15,18 +15,12 @@ from voice2mesh.facemodel.bfm import load_bfm68
 from voice2mesh.models import Teacher
 from voice2mesh.models.mobilenet import MobileNetV1, crops_to_input
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 EMMA_BOXES = np.array(
     [[317, 382, 815, 1036], [2986, 298, 3480, 886], [1694, 241, 2048, 733]], np.float64
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Depthwise convolutions on a busy 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

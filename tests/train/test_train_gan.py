@@ -25,6 +25,8 @@ from voice2mesh.train.gan_data import GanData, embed_voice_bank, prepare_gan_dat
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N_TRAIN, N_TEST, PER_SPEAKER, FACES = 4, 2, 3, 2
 TINY = GanParams(
     iterations=6,
@@ -81,15 +83,6 @@ class World:
     def train(self, cfg: GanParams = TINY, seed: int = 1, **schedule) -> Trained:
         plan = Schedule(cfg.iterations, cfg.eval_every, seed, **schedule)
         return train_gan(cfg, self.inputs(), self.encoder, plan)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The nets are tiny: one thread beats two that wait on each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

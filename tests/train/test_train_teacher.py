@@ -27,16 +27,9 @@ from voice2mesh.train.loop import Schedule
 from voice2mesh.train.teacher import shape_error, train_teacher
 from voice2mesh.train.teacher_data import build_teacher_dataset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = TeacherParams(iterations=10, batch_size=6, lr=3e-3, widen_factor=0.25, eval_every=5)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Depthwise convolutions on a busy 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(rng: np.random.Generator) -> MorphableModel:

@@ -28,6 +28,8 @@ from voice2mesh.train.gan_data import prepare_gan_data, sample_batch
 from voice2mesh.train.loop import Schedule, Trained, seeded
 from voice2mesh.train.unsupervised import UnsupervisedTask, kd_config, train_unsupervised
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KD = KdParams(
     iterations=4,
     batch_size=4,
@@ -60,14 +62,6 @@ class Setup:
         plan = Schedule(kd.iterations, kd.eval_every, seed, **schedule)
         config = (kd, GAN, method, FACE)
         return train_unsupervised(config, self.world.inputs(), (self.gan, self.teacher), plan)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
