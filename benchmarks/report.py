@@ -1,7 +1,7 @@
 """Run every benchmark and write ``reports/benchmarks.md`` (run from the project root).
 
     .venv/bin/python benchmarks/report.py            # all benchmarks
-    .venv/bin/python benchmarks/report.py render     # only some
+    .venv/bin/python benchmarks/report.py render     # only some (the others' sections stay)
 
 The fitting benchmark compares with eos-py (``pip install -e '.[eos]'``) and reads the shared
 Surrey Face Model assets from ../shared/assets. Numbers are from whatever machine runs this:
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,28 +20,40 @@ from pathlib import Path
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "render": ("Rasterizer", "z-buffer render of a face mesh (target: a few ms at 128×128)"),
     "speech": ("Speech synthesizer", "one 5.5 s utterance of the synthetic world"),
+    "synthesize": (
+        "Synthetic world",
+        "the synthesize stage on the default params (world written to a temporary folder) and "
+        "the portable normal sampler it draws from, against numpy's",
+    ),
     "logmel": ("Log-mel front end", "vectorised vs the per-frame loop reference (≥ 5×, ≤ 1e-4)"),
     "fitting": ("3DMM landmark fitting vs eos", "Surrey Face Model, one core each"),
+    "pipeline": ("Pipeline stages", "`python -m stages.<name>` on the default params"),
     "metrics": (
         "Evaluation metrics",
         "the paper's 301 identities × 3 utterances on the 53,215-vertex BFM "
         "(target: well under a minute)",
     ),
-    "pipeline": ("Pipeline stages", "`python -m stages.<name>` on the default params"),
 }
 OUT = Path("reports/benchmarks.md")
 
 
 def main(names: list[str]) -> None:
-    lines = [
-        "# Benchmarks",
-        "",
+    """Run the named benchmarks (all when none) and rewrite their sections of the report.
+
+    Sections of benchmarks not run are kept as they are in the existing report.
+    """
+    header = (
+        "# Benchmarks\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}. Regenerate with `.venv/bin/python benchmarks/report.py`.",
-        "",
-    ]
-    for name in names or list(BENCHMARKS):
-        title, what = BENCHMARKS[name]
+        f"{platform.python_version()}. Regenerate with `.venv/bin/python benchmarks/report.py`."
+    )
+    previous = _sections(OUT.read_text(encoding="utf-8")) if OUT.is_file() else {}
+    sections = []
+    for name, (title, what) in BENCHMARKS.items():
+        if names and name not in names:
+            if title in previous:
+                sections.append(previous[title])
+            continue
         run = subprocess.run(
             [sys.executable, f"benchmarks/bench_{name}.py"],
             text=True,
@@ -48,9 +61,15 @@ def main(names: list[str]) -> None:
             check=False,
         )
         table = run.stdout.strip() if run.returncode == 0 else f"failed: {run.stderr[-500:]}"
-        lines += [f"## {title}", "", what + ".", "", table, ""]
+        sections.append(f"## {title}\n\n{what}.\n\n{table}")
         print(f"{name}: done", file=sys.stderr)
-    OUT.write_text("\n".join(lines), encoding="utf-8")
+    OUT.write_text("\n\n".join([header, *sections]) + "\n", encoding="utf-8")
+
+
+def _sections(report: str) -> dict[str, str]:
+    """``{title: "## title ..." section text}`` of an existing report."""
+    parts = re.split(r"(?m)^(?=## )", report)
+    return {p.splitlines()[0][3:]: p.strip() for p in parts if p.startswith("## ")}
 
 
 if __name__ == "__main__":

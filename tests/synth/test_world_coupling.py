@@ -95,5 +95,8 @@ def test_voice_predicts_face_length_only_when_coupled(tmp_path):
     gender_r2, coupled_r2 = world_r2(tmp_path / "c1", 1.0)
     gender_r2_0, uncoupled_r2 = world_r2(tmp_path / "c0", 0.0)
     assert gender_r2 == pytest.approx(gender_r2_0)  # same faces in both worlds
-    assert coupled_r2 > gender_r2 + 0.15, (coupled_r2, gender_r2)
+    # Over world seeds 0-3 the coupled gain was 0.11-0.22 (0.13-0.21 before the portable maths
+    # of voice2mesh.portable changed every draw) and the uncoupled one -0.02 to -0.13: 0.08
+    # separates them without betting on one seed's noise.
+    assert coupled_r2 > gender_r2 + 0.08, (coupled_r2, gender_r2)
     assert uncoupled_r2 < gender_r2 + 0.05, (uncoupled_r2, gender_r2)

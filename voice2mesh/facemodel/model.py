@@ -18,12 +18,14 @@ right eye.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from numba import njit
 
 PAIR_NAMES: tuple[str, ...] = ("oicd", "ear", "forehead", "mid", "cheek")
 REGION_NAMES: tuple[str, ...] = (
@@ -214,14 +216,30 @@ class MorphableModel:
         return mean[rows], self.shape_basis[rows], self.expression_basis[rows]
 
     def _reconstruct_numpy(self, shape, expression, rows) -> np.ndarray:
-        mean, w_shp, w_exp = self._parts(rows)
+        # Not ``coefficients @ basis.T``: BLAS picks its kernel (and its rounding) by CPU, which
+        # made the synthetic world differ between machines; _add_products is the same everywhere.
+        mean = self.mean.reshape(-1) if rows is None else self.mean.reshape(-1)[rows]
         dtype = np.result_type(shape.dtype, np.float32)
         flat = np.broadcast_to(mean.astype(dtype), (shape.shape[0], mean.shape[0])).copy()
-        flat += shape.astype(dtype) @ w_shp[:, : shape.shape[1]].T.astype(dtype)
+        _add_products(flat, shape.astype(dtype), self._components("shape", rows, dtype))
         if expression is not None:
             expression = np.asarray(expression, dtype=dtype)
-            flat += expression @ w_exp[:, : expression.shape[1]].T.astype(dtype)
+            _add_products(flat, expression, self._components("expression", rows, dtype))
         return self._finish(flat.reshape(shape.shape[0], -1, 3), rows, np.nan)
+
+    @functools.cached_property
+    def _component_cache(self) -> dict:  # {(kind, dtype): (K, 3N)} for _components
+        return {}
+
+    def _components(self, kind: str, rows: np.ndarray | None, dtype) -> np.ndarray:
+        """(K, R) basis of ``kind`` ("shape" or "expression"), one contiguous row per component."""
+        basis = self.shape_basis if kind == "shape" else self.expression_basis
+        if rows is not None:
+            return np.ascontiguousarray(basis[rows].T, dtype)
+        key = (kind, np.dtype(dtype).str)
+        if key not in self._component_cache:
+            self._component_cache[key] = np.ascontiguousarray(basis.T, dtype)
+        return self._component_cache[key]
 
     def _reconstruct_torch(self, shape, expression, rows) -> torch.Tensor:
         mean, w_shp, w_exp = self._parts(rows)
@@ -284,3 +302,13 @@ class MorphableModel:
             name: np.linalg.norm(vertices[:, a] - vertices[:, b], axis=-1)
             for name, (a, b) in self.pairs.items()
         }
+
+
+@njit(cache=True)
+def _add_products(out: np.ndarray, coefficients: np.ndarray, components: np.ndarray) -> None:
+    """out (B, R) += coefficients (B, K') @ components[:K'] (K, R), products added in order."""
+    for b in range(out.shape[0]):
+        for k in range(coefficients.shape[1]):
+            c = coefficients[b, k]
+            for r in range(out.shape[1]):
+                out[b, r] += c * components[k, r]

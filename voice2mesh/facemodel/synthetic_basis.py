@@ -80,10 +80,8 @@ def build_basis(
     """
     fields = [symmetrise(c.field(mesh), mesh.mirror, c.symmetric).reshape(-1) for c in components]
     matrix = np.stack(fields, axis=1)  # (3N, K)
-    q, r = np.linalg.qr(matrix)
-    signs = np.where(np.diag(r) < 0, -1.0, 1.0)
-    q *= signs[None, :]
-    novelty = np.abs(np.diag(r)) / np.linalg.norm(matrix, axis=0)
+    q, diag_r = orthonormalise(matrix)
+    novelty = diag_r / np.linalg.norm(matrix, axis=0)
     for c, value in zip(components, novelty, strict=True):
         if value < 0.05:
             raise ValueError(
@@ -97,6 +95,33 @@ def build_basis(
     return q, std
 
 
+def orthonormalise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thin QR with a positive diagonal: Gram–Schmidt in column order, each column twice.
+
+    Modified Gram–Schmidt with one re-orthogonalisation pass ("twice is enough": Giraud et al.
+    2005, Numer. Math. 101) gives LAPACK's Householder Q to rounding, with diag(R) > 0. Here
+    every dot product is an elementwise product and a fixed-order sum: ``np.linalg.qr``'s BLAS
+    kernels round differently on different CPUs, which made the face model differ between
+    machines.
+
+    Args:
+        matrix: (M, K) columns to orthonormalise, linearly independent.
+
+    Returns:
+        q (M, K) with orthonormal columns spanning the leading columns in order, and diag(R)
+        (K,): the norm of what column k adds to the columns before it.
+    """
+    q = np.array(matrix, np.float64).T  # (K, M): one contiguous row per column
+    diag_r = np.zeros(len(q))
+    for k in range(len(q)):
+        for _ in range(2):
+            for j in range(k):
+                q[k] -= np.sum(q[j] * q[k]) * q[j]
+        diag_r[k] = np.sqrt(np.sum(q[k] * q[k]))
+        q[k] /= diag_r[k]
+    return q.T, diag_r
+
+
 def legendre(order: int, t):
     """Legendre polynomial ``P_order(t)`` (orders 0-4)."""
     t = np.asarray(t, np.float64)
@@ -104,6 +129,6 @@ def legendre(order: int, t):
         np.ones_like(t),
         t,
         (3 * t**2 - 1) / 2,
-        (5 * t**3 - 3 * t) / 2,
-        (35 * t**4 - 30 * t**2 + 3) / 8,
+        (5 * t * t * t - 3 * t) / 2,  # products, not t**3: numpy's pow rounds per CPU
+        (35 * (t * t) * (t * t) - 30 * t**2 + 3) / 8,
     ][order]

@@ -9,8 +9,8 @@ parted lips show a cavity instead of tearing the mesh.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel.synthetic_basis import Component, vec
 from voice2mesh.facemodel.synthetic_grid import SEAM_OFFSETS, STOMION_Y, smoothstep
 from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
@@ -33,7 +33,7 @@ def jaw_open(mesh):
     # Below the mouth line moves with the jaw; across the lips the change is a step (the seam),
     # on the cheeks it spreads over ~15 mm so the skin stretches.
     width = 0.3 + 14.0 * smoothstep(18.0, 40.0, ax)
-    below = expit((STOMION_Y - y) / width)
+    below = pm.expit((STOMION_Y - y) / width)
     seam = mesh.base.seam.ravel()
     on_seam = seam >= 0
     row = np.clip(seam, 0, len(SEAM_OFFSETS) - 1)
@@ -80,15 +80,15 @@ def brow_frown(mesh):
 def eye_close(mesh):
     _, y, _, ax, _ = _xyz(mesh)
     u, upper, lower, inside = eye_fissure(ax, y)
-    along = np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.5
-    opening = expit(inside / 0.6)
+    along = np.sqrt(pm.sin(np.pi * np.clip(u, 0.0, 1.0)))
+    opening = pm.expit(inside / 0.6)
     # The lids meet a fifth of the way up the fissure: the fissure collapses onto that line,
     # the upper lid descends with the skin above it (fading towards the brow) and the lower
     # lid rises a little.
     gap = np.clip(upper - lower, 0.0, None)
     meet = lower + 0.2 * gap
-    fade_above = np.exp(-0.5 * (np.clip(y - upper, 0.0, None) / 10.0) ** 2)
-    fade_below = np.exp(-0.5 * (np.clip(lower - y, 0.0, None) / 3.0) ** 2)
+    fade_above = pm.exp(-0.5 * (np.clip(y - upper, 0.0, None) / 10.0) ** 2)
+    fade_below = pm.exp(-0.5 * (np.clip(lower - y, 0.0, None) / 3.0) ** 2)
     dy = np.where(
         y > upper, -0.8 * gap * fade_above, np.where(y < lower, 0.2 * gap * fade_below, meet - y)
     )

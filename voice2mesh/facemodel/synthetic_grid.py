@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
+from voice2mesh import portable as pm
+
 PHI_MAX = np.deg2rad(97.0)  # azimuth of the side boundary (just behind the ear junction)
 STOMION_Y = -70.0  # mouth line at the midline (mm)
 # The mouth seam: five rows this close to the mouth line (mm); the middle three are recessed
@@ -68,7 +70,7 @@ def column_azimuths(resolution: int) -> np.ndarray:
     """
     half = np.linspace(0.0, 1.0, resolution // 2 + 1)[1:]
     s = np.concatenate([-half[::-1], [0.0], half])  # exactly antisymmetric
-    return PHI_MAX * (0.45 * s + 0.55 * s**3)
+    return PHI_MAX * (0.45 * s + 0.55 * s * s * s)
 
 
 def row_heights(resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -142,8 +144,8 @@ def _roll_under(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r = ROLL_RADIUS
     alpha = np.clip((r - d) / r, 0.0, np.pi / 2)  # angle round the edge (rad)
     beyond = np.maximum(r - d - r * np.pi / 2, 0.0)  # arc length on the flat underside
-    y = np.where(d >= r, d, r - r * np.sin(alpha) + 0.05 * beyond)  # underside rises slightly
-    inset = r * (1.0 - np.cos(alpha)) + beyond
+    y = np.where(d >= r, d, r - r * pm.sin(alpha) + 0.05 * beyond)  # underside rises slightly
+    inset = r * (1.0 - pm.cos(alpha)) + beyond
     return y, inset, np.maximum(r - d, 0.0)
 
 
@@ -159,8 +161,8 @@ def _section(phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     leaves its widest gap on the midline, right through the nose).
     """
     a, b, p = _interp(y, _SECTION_A), _interp(y, _SECTION_B), _interp(y, _SECTION_P)
-    s, c = np.sin(phi), np.cos(phi)
-    r = (np.abs(s / a) ** p + np.abs(c / b) ** p) ** (-1.0 / p)
+    s, c = pm.sin(phi), pm.cos(phi)
+    r = pm.power(pm.power(np.abs(s / a), p) + pm.power(np.abs(c / b), p), -1.0 / p)
     return r * s, r * c
 
 
@@ -172,7 +174,7 @@ def _eccentric_angle(phi: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     a, p = _interp(y, _SECTION_A), _interp(y, _SECTION_P)
     x, z = _section(phi, y)
-    t = np.arcsin(np.clip(np.abs(x) / a, 0.0, 1.0) ** (p / 2.0))
+    t = pm.arcsin(pm.power(np.clip(np.abs(x) / a, 0.0, 1.0), p / 2.0))
     return np.where(z < 0, np.pi - t, t)
 
 
@@ -181,8 +183,8 @@ def _section_normal(phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     a, b, p = _interp(y, _SECTION_A), _interp(y, _SECTION_B), _interp(y, _SECTION_P)
     x, z = _section(phi, y)
     # Gradient of |x/a|^p + |z/b|^p.
-    gx = np.sign(x) * np.abs(x / a) ** (p - 1) / a
-    gz = np.sign(z) * np.abs(z / b) ** (p - 1) / b
+    gx = np.sign(x) * pm.power(np.abs(x / a), p - 1) / a
+    gz = np.sign(z) * pm.power(np.abs(z / b), p - 1) / b
     norm = np.hypot(gx, gz)
     return gx / norm, gz / norm
 

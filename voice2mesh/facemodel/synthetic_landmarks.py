@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel.synthetic_grid import SEAM_OFFSETS, STOMION_Y
 from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
 from voice2mesh.facemodel.synthetic_relief import (
@@ -123,9 +124,9 @@ def _jaw_contour(v: np.ndarray, ahead: np.ndarray, n_rays: int = 240) -> np.ndar
     """
     centre = np.array([0.0, _CONTOUR_CENTRE_Y])
     rel = v[:, :2] - centre  # (N, 2)
-    angle = np.arctan2(rel[:, 0], -rel[:, 1])  # 0 straight down, negative towards -x
+    angle = pm.arctan2(rel[:, 0], -rel[:, 1])  # 0 straight down, negative towards -x
     radius = np.hypot(rel[:, 0], rel[:, 1])
-    top = np.arctan2(-np.abs(v[ahead, 0]).max(), -(_CONTOUR_TOP_Y - _CONTOUR_CENTRE_Y))
+    top = pm.arctan2(-np.abs(v[ahead, 0]).max(), -(_CONTOUR_TOP_Y - _CONTOUR_CENTRE_Y))
     rays = np.linspace(top, 0.0, n_rays)
     half = 0.5 * (rays[1] - rays[0]) * 1.5
     outline = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel.synthetic_grid import STOMION_Y, smoothstep
 
 EYE_INNER = (16.0, -1.5)  # endocanthion (|x|, y) mm
@@ -29,7 +30,7 @@ SEAM_RECESS = np.array([0.0, 1.6, 2.4, 1.6, 0.0])
 
 def gauss(ax, y, cx: float, cy: float, sx: float, sy: float):
     """Anisotropic Gaussian bump of height 1 centred at (cx, cy)."""
-    return np.exp(-0.5 * (((ax - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+    return pm.exp(-0.5 * (((ax - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 
 
 def eye_fissure(ax, y):
@@ -47,9 +48,9 @@ def eye_fissure(ax, y):
     u = (ax - x0) / (x1 - x0)
     uc = np.clip(u, 0.0, 1.0)
     chord = y0 + (y1 - y0) * uc
-    arch = np.sin(np.pi * uc)
-    upper = chord + 5.8 * arch**0.7 * (1.0 + 0.2 * np.cos(np.pi * uc))  # peak medial of centre
-    lower = chord - 4.0 * arch**0.85 * (1.0 - 0.2 * np.cos(np.pi * uc))
+    arch = pm.sin(np.pi * uc)
+    upper = chord + 5.8 * pm.power(arch, 0.7) * (1.0 + 0.2 * pm.cos(np.pi * uc))  # medial peak
+    lower = chord - 4.0 * pm.power(arch, 0.85) * (1.0 - 0.2 * pm.cos(np.pi * uc))
     ends = np.minimum(u, 1.0 - u) * (x1 - x0) * 0.6
     inside = np.minimum(np.minimum(upper - y, y - lower), ends)
     return u, upper, lower, inside
@@ -57,16 +58,16 @@ def eye_fissure(ax, y):
 
 def brow_line(ax):
     """Height (mm) of the brow ridge's crest at ``ax`` = |x|: arched, highest laterally."""
-    return 12.0 + 3.0 * np.sin(np.pi * np.clip((ax - 8.0) / 42.0, 0.0, 1.0))
+    return 12.0 + 3.0 * pm.sin(np.pi * np.clip((ax - 8.0) / 42.0, 0.0, 1.0))
 
 
 def skeleton_relief(ax, y):
     """Bone-driven relief along the base normal (mm): brows, sockets, cheekbones, chin, jaw."""
-    brow = 3.2 * np.exp(-0.5 * ((y - brow_line(ax)) / 5.0) ** 2) * smoothstep(58.0, 40.0, ax)
+    brow = 3.2 * pm.exp(-0.5 * ((y - brow_line(ax)) / 5.0) ** 2) * smoothstep(58.0, 40.0, ax)
     glabella = 1.6 * gauss(ax, y, 0.0, 12.0, 9.0, 6.0)
     forehead = 1.8 * gauss(ax, y, 24.0, 45.0, 16.0, 14.0)
     temple = -2.5 * gauss(ax, y, 58.0, 22.0, 7.0, 13.0)
-    socket = -7.5 * np.exp(-0.5 * (((ax - 30.5) / 13.0) ** 2 + ((y - 1.0) / 9.0) ** 2) ** 1.3)
+    socket = -7.5 * pm.exp(-0.5 * pm.power(((ax - 30.5) / 13.0) ** 2 + ((y - 1.0) / 9.0) ** 2, 1.3))
     cheekbone = 4.5 * gauss(ax, y, 49.0, -17.0, 12.0, 9.0)
     cheek = 3.2 * gauss(ax, y, 37.0, -42.0, 13.0, 13.0) - 1.0 * gauss(ax, y, 54.0, -50.0, 8.0, 10.0)
     jaw = 2.5 * gauss(ax, y, 52.0, -80.0, 8.0, 7.0)
@@ -74,7 +75,11 @@ def skeleton_relief(ax, y):
     # Nasolabial fold: a shallow groove from the nose wing to beside the mouth corner.
     t = np.clip(((ax - 18.0) * 13.0 + (y + 44.0) * -30.0) / (13.0**2 + 30.0**2), 0.0, 1.0)
     dist = np.hypot(ax - (18.0 + 13.0 * t), y - (-44.0 - 30.0 * t))
-    fold = -0.9 * np.exp(-0.5 * (dist / 2.6) ** 2) * np.sin(np.pi * np.clip(t * 1.1, 0, 1)) ** 0.7
+    fold = (
+        -0.9
+        * pm.exp(-0.5 * (dist / 2.6) ** 2)
+        * pm.power(pm.sin(np.pi * np.clip(t * 1.1, 0, 1)), 0.7)
+    )
     return brow + glabella + forehead + temple + socket + cheekbone + cheek + jaw + chin + fold
 
 
@@ -82,14 +87,16 @@ def eye_relief(ax, y):
     """Eyeballs and eyelids, along +z (mm)."""
     u, upper, lower, inside = eye_fissure(ax, y)
     r = np.hypot((ax - 30.5) / 12.5, (y - 0.5) / 11.0)
-    globe = 6.5 * np.clip(1.0 - r**2, 0.0, None) ** 1.0
-    opening = 1.0 / (1.0 + np.exp(-inside / 0.8))  # 1 inside the fissure, 0 on the lids
+    globe = 6.5 * np.clip(1.0 - r**2, 0.0, None)
+    opening = 1.0 / (1.0 + pm.exp(-inside / 0.8))  # 1 inside the fissure, 0 on the lids
     lids = -2.0 * opening  # the visible eyeball sits 2 mm behind the lid margins
-    cornea = 1.4 * np.clip(1.0 - ((ax - 30.0) ** 2 + (y - 1.0) ** 2) / 5.5**2, 0.0, None) ** 1.5
-    taper = np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.6
-    margin = 0.7 * np.exp(-0.5 * ((y - upper - 1.0) / 1.4) ** 2) * taper
-    crease = -1.0 * np.exp(-0.5 * ((y - upper - 4.2) / 1.4) ** 2) * taper
-    lower_lid = 0.5 * np.exp(-0.5 * ((y - lower + 1.6) / 1.0) ** 2) * taper
+    cornea = 1.4 * pm.power(
+        np.clip(1.0 - ((ax - 30.0) ** 2 + (y - 1.0) ** 2) / 30.25, 0.0, None), 1.5
+    )
+    taper = pm.power(pm.sin(np.pi * np.clip(u, 0.0, 1.0)), 0.6)
+    margin = 0.7 * pm.exp(-0.5 * ((y - upper - 1.0) / 1.4) ** 2) * taper
+    crease = -1.0 * pm.exp(-0.5 * ((y - upper - 4.2) / 1.4) ** 2) * taper
+    lower_lid = 0.5 * pm.exp(-0.5 * ((y - lower + 1.6) / 1.0) ** 2) * taper
     return globe + lids + cornea * opening + margin + crease + lower_lid
 
 
@@ -99,10 +106,10 @@ def nose_relief(ax, y):
     w = np.interp(y, _NOSE_Y[::-1], _NOSE_W[::-1])
     k = np.interp(y, _NOSE_Y[::-1], _NOSE_K[::-1])
     p = np.nan_to_num(p)
-    bridge = p * np.clip(1.0 - (ax / w) ** 2, 0.0, None) ** k
+    bridge = p * pm.power(np.clip(1.0 - (ax / w) ** 2, 0.0, None), k)
     rho = np.hypot((ax - 12.0) / 6.5, (y + 41.5) / 5.5)
-    ala = 5.5 * np.clip(1.0 - rho**2, 0.0, None) ** 1.3
-    crease = -0.8 * np.exp(-0.5 * ((rho - 1.05) / 0.15) ** 2) * smoothstep(-47.0, -38.0, y)
+    ala = 5.5 * pm.power(np.clip(1.0 - rho**2, 0.0, None), 1.3)
+    crease = -0.8 * pm.exp(-0.5 * ((rho - 1.05) / 0.15) ** 2) * smoothstep(-47.0, -38.0, y)
     nostril = -2.0 * gauss(ax, y, 5.5, -46.0, 2.2, 1.3)
     return _soft_max(bridge, ala, 2.5) + crease + nostril
 
@@ -110,14 +117,14 @@ def nose_relief(ax, y):
 def _soft_max(a, b, k: float):
     """Smooth maximum of two height fields (log-sum-exp with softness ``k`` mm)."""
     m = np.maximum(a, b)
-    return m + k * np.log(np.exp((a - m) / k) + np.exp((b - m) / k)) - k * np.log(2.0)
+    return m + k * pm.log(pm.exp((a - m) / k) + pm.exp((b - m) / k)) - k * pm.log(2.0)
 
 
 def lip_borders(ax):
     """Heights (mm) of the upper and lower vermilion borders at ``ax`` = |x| (cupid's bow)."""
     width = np.clip(1.0 - (ax / MOUTH_HALF_WIDTH) ** 2, 0.0, None)
-    y_up = STOMION_Y + 8.5 * width**0.6 - 1.0 * np.exp(-0.5 * (ax / 2.5) ** 2) + 0.05
-    y_lo = STOMION_Y - 9.5 * width**0.6 - 0.05
+    y_up = STOMION_Y + 8.5 * pm.power(width, 0.6) - 1.0 * pm.exp(-0.5 * (ax / 2.5) ** 2) + 0.05
+    y_lo = STOMION_Y - 9.5 * pm.power(width, 0.6) - 0.05
     return y_up, y_lo
 
 
@@ -146,6 +153,6 @@ def mouth_relief(ax, y, seam):
 
 def _lip_profile(t, roll: float = 0.22):
     """Vermilion bulge across one lip: 0 at the seam (t=0), full inside, fading past t=1."""
-    rise = np.sin(0.5 * np.pi * np.clip(t / 0.55, 0.0, 1.0)) ** 0.7
-    fall = np.exp(-0.5 * (np.clip(t - 1.0, 0.0, None) / roll) ** 2)
+    rise = pm.power(pm.sin(0.5 * np.pi * np.clip(t / 0.55, 0.0, 1.0)), 0.7)
+    fall = pm.exp(-0.5 * (np.clip(t - 1.0, 0.0, None) / roll) ** 2)
     return np.where(t >= 0.0, rise * fall, 0.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel.synthetic_basis import Component, legendre, vec
 from voice2mesh.facemodel.synthetic_grid import STOMION_Y, smoothstep
 from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
@@ -29,7 +30,7 @@ def _along_normal(mesh: SyntheticMesh, weight) -> np.ndarray:
 
 def face_width(mesh):
     x, y, _, _, _ = _xyz(mesh)
-    return vec(mesh, dx=x * (0.75 + 0.25 * np.exp(-0.5 * ((y + 15.0) / 35.0) ** 2)))
+    return vec(mesh, dx=x * (0.75 + 0.25 * pm.exp(-0.5 * ((y + 15.0) / 35.0) ** 2)))
 
 
 def face_length(mesh):
@@ -82,12 +83,12 @@ def nose_width(mesh):
 def lip_thickness(mesh):
     _, y, _, ax, _ = _xyz(mesh)
     w = gauss(ax, y, 0.0, STOMION_Y, 20.0, 7.0)
-    return vec(mesh, dy=0.5 * np.tanh((y - STOMION_Y) / 3.0) * w, dz=w)
+    return vec(mesh, dy=0.5 * pm.tanh((y - STOMION_Y) / 3.0) * w, dz=w)
 
 
 def brow_ridge(mesh):
     _, y, _, ax, _ = _xyz(mesh)
-    w = np.exp(-0.5 * ((y - brow_line(ax)) / 6.0) ** 2) * smoothstep(60.0, 35.0, ax)
+    w = pm.exp(-0.5 * ((y - brow_line(ax)) / 6.0) ** 2) * smoothstep(60.0, 35.0, ax)
     return _along_normal(mesh, w + 0.5 * gauss(ax, y, 0.0, 10.0, 10.0, 8.0))
 
 
@@ -173,7 +174,7 @@ def face_roundness(mesh):
     _, y, _, ax, _ = _xyz(mesh)
     return _along_normal(
         mesh,
-        np.exp(-0.5 * ((ax - 55.0) / 14.0) ** 2)
+        pm.exp(-0.5 * ((ax - 55.0) / 14.0) ** 2)
         * smoothstep(40.0, 10.0, y)
         * smoothstep(-100.0, -60.0, y),
     )

@@ -16,11 +16,16 @@ vectors (roll first, yaw last, in the camera frame):
 * positive **yaw** (about y) turns the face to the image-right: the nose tip moves to +x;
 * positive **pitch** (about x) tilts the face up: the nose tip moves to +y (up the image);
 * positive **roll** (about z) turns the face counter-clockwise in the image: +x moves to +y.
+
+Trigonometry comes from ``voice2mesh.portable`` and products are summed elementwise in a fixed
+order (no BLAS): poses, projections and angles are the same bits on every CPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from voice2mesh import portable as pm
 
 
 def rotation_matrix(yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
@@ -37,7 +42,7 @@ def rotation_matrix(yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
     a, b, g = np.broadcast_arrays(
         *(np.deg2rad(np.asarray(x, np.float64)) for x in (yaw, pitch, roll))
     )
-    ca, sa, cb, sb, cg, sg = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(g), np.sin(g)
+    ca, sa, cb, sb, cg, sg = pm.cos(a), pm.sin(a), pm.cos(b), pm.sin(b), pm.cos(g), pm.sin(g)
     rows = [
         [ca * cg - sa * sb * sg, -ca * sg - sa * sb * cg, sa * cb],
         [cb * sg, cb * cg, sb],
@@ -53,9 +58,9 @@ def rotation_angles(rotation: np.ndarray) -> tuple[float, float, float]:
     unique and one valid pair is returned.
     """
     R = np.asarray(rotation, np.float64)
-    pitch = np.arcsin(np.clip(R[1, 2], -1.0, 1.0))
-    yaw = np.arctan2(R[0, 2], R[2, 2])
-    roll = np.arctan2(R[1, 0], R[1, 1])
+    pitch = pm.arcsin(np.clip(R[1, 2], -1.0, 1.0))
+    yaw = pm.arctan2(R[0, 2], R[2, 2])
+    roll = pm.arctan2(R[1, 0], R[1, 1])
     return float(np.rad2deg(yaw)), float(np.rad2deg(pitch)), float(np.rad2deg(roll))
 
 
@@ -127,7 +132,7 @@ def fit_pose(
     if not 0.0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     R = rotation_matrix(yaw, pitch, roll)
-    rotated = np.asarray(vertices, np.float64) @ R.T  # (N, 3)
+    rotated = _linear(np.asarray(vertices, np.float64), R)  # (N, 3)
     lo, hi = np.nanmin(rotated[:, :2], axis=0), np.nanmax(rotated[:, :2], axis=0)
     extent = hi - lo  # (2,) width, height in mm
     room = np.array([W, H], np.float64) * (1.0 - 2.0 * margin)
@@ -154,7 +159,18 @@ def project(vertices: np.ndarray, pose: np.ndarray) -> np.ndarray:
     pose = np.asarray(pose, np.float64)
     if pose.shape[-2:] != (3, 4):
         raise ValueError(f"pose must be (..., 3, 4), got {pose.shape}")
-    return vertices @ np.swapaxes(pose[..., :3], -1, -2) + pose[..., None, :, 3]
+    return _linear(vertices, pose[..., :3]) + pose[..., None, :, 3]
+
+
+def _linear(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``points @ matrix.T`` for (..., N, 3) points and (..., 3, 3) matrices.
+
+    The three products are added in a fixed order, elementwise: a BLAS matmul picks its kernel
+    (and so its rounding) by CPU, which made the synthetic world differ between machines.
+    """
+    m = matrix[..., None, :, :]  # (..., 1, 3, 3)
+    x, y, z = points[..., 0, None], points[..., 1, None], points[..., 2, None]  # (..., N, 1)
+    return x * m[..., 0] + y * m[..., 1] + z * m[..., 2]
 
 
 def to_pixels(projected: np.ndarray, height: int) -> np.ndarray:

@@ -41,7 +41,7 @@ class Light:
 
     def __post_init__(self) -> None:
         d = np.asarray(self.direction, np.float64)
-        norm = float(np.linalg.norm(d)) if d.shape == (3,) else 0.0
+        norm = float(np.sqrt((d * d).sum())) if d.shape == (3,) else 0.0  # no BLAS: see below
         if norm == 0.0 or not np.isfinite(norm):
             raise ValueError(
                 f"Light.direction must be a finite non-zero 3-vector, got {self.direction!r}"
@@ -203,8 +203,11 @@ def render(
     weights = np.take(bary.reshape(3, -1), pixels, axis=1)  # (3, M)
     normal = _interpolate(_normals_planar(q, corners), pixel_corners, weights)  # (3, M)
     normal *= np.where(normal[2] < 0, -1.0, 1.0)  # double-sided: face the camera
-    cosine = (
-        np.asarray(light.direction) @ normal / np.maximum(np.sqrt((normal**2).sum(axis=0)), 1e-12)
+    # Dot products summed elementwise in a fixed order: BLAS picks its kernel (and so its
+    # rounding) by CPU, which made the synthetic world's photos differ between machines.
+    d = light.direction
+    cosine = (d[0] * normal[0] + d[1] * normal[1] + d[2] * normal[2]) / np.maximum(
+        np.sqrt((normal**2).sum(axis=0)), 1e-12
     )  # (M,)
     intensity = light.ambient + light.diffuse * np.clip(cosine, 0.0, None)
     rgb = _interpolate(_albedo(colors, len(vertices)), pixel_corners, weights) * intensity

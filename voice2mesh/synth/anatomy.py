@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel import MorphableModel
 
 ANATOMY_KEYS: tuple[str, ...] = (
@@ -67,7 +68,7 @@ def measure(model: MorphableModel, vertices: np.ndarray) -> dict[str, np.ndarray
         "chin": dist(57, 8),
         "cheek": pairs["cheek"] / oicd,
     }
-    out["face_size"] = np.cbrt(oicd * pairs["mid"] * out["face_length"])
+    out["face_size"] = pm.cbrt(oicd * pairs["mid"] * out["face_length"])
     return {key: out[key] for key in ANATOMY_KEYS}
 
 

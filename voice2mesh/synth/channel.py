@@ -6,24 +6,24 @@ slope 1) and, for one recording in three, a 4th-order low-pass between 3.8 and 7
 Noise is white, pink (Kellet's three-pole filter, ±0.05 dB from 1/f above 10 Hz) or babble-like
 (speech-shaped noise with a few talkers' syllabic envelopes). The SNR is measured against the
 speech's power over its active (non-pause) samples, after the EQ.
+
+Transcendental functions and normal draws come from ``voice2mesh.portable``: the same bits on
+every CPU, so the recording is too.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import njit
 from scipy.signal import lfilter, sosfilt
 
+from voice2mesh import portable as pm
 from voice2mesh.synth.prosody import upsample_blocks
 
 NOISE_TYPES = ("white", "pink", "babble")
 _PINK_B = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
 _PINK_A = [1.0, -2.494956002, 2.017265875, -0.522189400]
-_BUTTER4_Q = (1 / (2 * np.cos(np.pi / 8)), 1 / (2 * np.cos(3 * np.pi / 8)))
-_ZIG_R = 3.6541528853610088  # where the normal ziggurat's tail starts
-_ZIG_INV_R = 0.27366123732975828
+_BUTTER4_Q = (0.541196100146197, 1.3065629648763766)  # 1 / (2 cos(kπ/8)), k = 1, 3
 
 
 def biquad(
@@ -42,7 +42,7 @@ def biquad(
         (6,) ``[b0, b1, b2, 1, a1, a2]``.
     """
     w0 = 2.0 * np.pi * freq / sample_rate
-    cw, sw = np.cos(w0), np.sin(w0)
+    cw, sw = float(pm.cos(w0)), float(pm.sin(w0))
     if kind in ("lowpass", "highpass"):
         alpha = sw / (2.0 * q)
         b = (
@@ -52,7 +52,7 @@ def biquad(
         )
         a = np.array([1 + alpha, -2 * cw, 1 - alpha])
     elif kind in ("lowshelf", "highshelf"):
-        amp, alpha = 10.0 ** (gain_db / 40.0), sw / 2.0 * np.sqrt(2.0)
+        amp, alpha = float(pm.power(10.0, gain_db / 40.0)), sw / 2.0 * np.sqrt(2.0)
         s = 1.0 if kind == "lowshelf" else -1.0  # the high shelf flips the cos terms' signs
         sa = 2.0 * np.sqrt(amp) * alpha
         b = amp * np.array(
@@ -107,103 +107,6 @@ def random_eq(rng: np.random.Generator, sample_rate: int) -> tuple[np.ndarray, d
     return np.stack(sos), p
 
 
-def gaussian_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``rng.standard_normal(n)``, about twice as fast.
-
-    numpy's own ziggurat (Marsaglia & Tsang 2000, "The ziggurat method for generating random
-    variables"; 256 strips, 52-bit mantissas) compiled over a block of raw 64-bit draws with a
-    branch-free sign. The values equal numpy's to ~1e-15 (the strip tables are recomputed), and
-    where the bit generator can ``advance`` (PCG64, numpy's default) it is left exactly where
-    ``standard_normal`` would leave it, so later draws are unchanged too.
-
-    Args:
-        rng: the generator to draw from.
-        n: number of samples.
-
-    Returns:
-        (n,) float64 standard-normal samples.
-    """
-    bits = rng.bit_generator
-    out = np.empty(n)
-    done = 0
-    while done < n:
-        start = bits.state
-        raw = bits.random_raw(n - done + (n - done) // 32 + 16).view(np.int64)  # ~1.2% retries
-        done, used = _ziggurat(raw, out, done, *_ZIGGURAT)
-        if hasattr(bits, "advance"):  # give back the draws the ziggurat did not use
-            bits.state = start
-            bits.advance(used)
-            if start.get("has_uint32"):  # advance() drops a buffered 32-bit half; keep it
-                bits.state = {**bits.state, "has_uint32": 1, "uinteger": start["uinteger"]}
-    return out
-
-
-def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy's layout: strip 0 is the base plus the tail beyond r; x_1 < ... < x_255 = r.
-
-    Returns:
-        ki (256,) int64 acceptance thresholds, wi (256,) widths / 2^52, fi (256,) f(x_i).
-    """
-    x = np.zeros(256)
-    x[255] = _ZIG_R
-    area = _ZIG_R * math.exp(-0.5 * _ZIG_R**2) + math.sqrt(math.pi / 2) * math.erfc(
-        _ZIG_R / math.sqrt(2)
-    )  # of every strip: the base's rectangle plus the tail
-    for i in range(255, 1, -1):
-        x[i - 1] = math.sqrt(-2.0 * math.log(area / x[i] + math.exp(-0.5 * x[i] ** 2)))
-    base = area / math.exp(-0.5 * _ZIG_R**2)
-    ki = np.floor(2.0**52 * np.append(_ZIG_R / base, x[:-1] / x[1:])).astype(np.int64)
-    wi = np.append(base, x[1:]) / 2.0**52
-    return ki, wi, np.exp(-0.5 * x**2)
-
-
-_ZIGGURAT = _ziggurat_tables()
-
-
-@njit(cache=True)
-def _ziggurat(
-    raw: np.ndarray, out: np.ndarray, done: int, ki: np.ndarray, wi: np.ndarray, fi: np.ndarray
-) -> tuple[int, int]:
-    """Kernel of ``gaussian_noise``: fill ``out[done:]`` from (R,) int64 raw draws.
-
-    Returns the new ``done`` and the draws the finished samples used; a sample whose draws run
-    out is left for the next block.
-    """
-    p, used, u53 = 0, 0, 1.0 / 9007199254740992.0
-    while done < len(out) and p < len(raw):
-        r = raw[p]
-        p += 1
-        idx = r & 0xFF
-        rabs = (r >> 9) & 0x000FFFFFFFFFFFFF
-        x = rabs * wi[idx] * (1.0 - 2.0 * ((r >> 8) & 1))  # a sign branch would mispredict
-        if rabs >= ki[idx]:  # outside the strip's rectangle: 1% of draws
-            if idx == 0:  # the tail beyond r (Marsaglia 1964)
-                x = np.nan
-                while np.isnan(x) and p + 1 < len(raw):
-                    xx = -_ZIG_INV_R * np.log1p(-((raw[p] >> 11) & 0x1FFFFFFFFFFFFF) * u53)
-                    yy = -np.log1p(-((raw[p + 1] >> 11) & 0x1FFFFFFFFFFFFF) * u53)
-                    p += 2
-                    if yy + yy > xx * xx:
-                        x = -(_ZIG_R + xx) if (rabs >> 8) & 1 else _ZIG_R + xx
-                if np.isnan(x):
-                    break  # out of draws mid-sample
-                out[done] = x
-                done += 1
-                used = p
-            elif p < len(raw):  # the wedge between the rectangle and the density
-                u = ((raw[p] >> 11) & 0x1FFFFFFFFFFFFF) * u53
-                p += 1
-                if (fi[idx - 1] - fi[idx]) * u + fi[idx] < np.exp(-0.5 * x * x):
-                    out[done] = x
-                    done += 1
-                    used = p
-        else:
-            out[done] = x
-            done += 1
-            used = p
-    return done, used
-
-
 def background_noise(
     kind: str, n: int, rng: np.random.Generator, sample_rate: int, block: int = 160
 ) -> np.ndarray:
@@ -219,7 +122,7 @@ def background_noise(
     Returns:
         (n,) noise with mean power 1.
     """
-    white = gaussian_noise(rng, n)
+    white = pm.standard_normal(rng, n)
     if kind == "white":
         noise = white
     elif kind == "pink":
@@ -232,7 +135,7 @@ def background_noise(
             white,
         )
         n_blocks = -(-n // block)
-        talkers = lfilter([0.1], [1.0, -0.9], rng.standard_normal((4, n_blocks)), axis=1)
+        talkers = lfilter([0.1], [1.0, -0.9], pm.standard_normal(rng, (4, n_blocks)), axis=1)
         envelope = np.maximum(talkers, 0.0).sum(axis=0) + 0.05  # (NB,) ~4 Hz syllabic bursts
         noise *= upsample_blocks(envelope, block, n)
     else:
@@ -272,10 +175,10 @@ def record(
     peak_dbfs = float(rng.uniform(*peak_dbfs_range))
     if np.isfinite(snr):
         p_speech = _mean_square(x, active if active.any() else np.ones(len(x), np.bool_))
-        x += np.sqrt(p_speech / 10.0 ** (snr / 10.0)) * background_noise(
+        x += np.sqrt(p_speech / pm.power(10.0, snr / 10.0)) * background_noise(
             NOISE_TYPES[kind], len(x), rng, sample_rate
         )
-    samples, top = _to_int16(x, 10.0 ** (peak_dbfs / 20.0))
+    samples, top = _to_int16(x, float(pm.power(10.0, peak_dbfs / 20.0)))
     if not np.isfinite(top):
         raise ValueError(
             f"the recording at {sample_rate} Hz is not finite: a filter diverged (EQ {params})"

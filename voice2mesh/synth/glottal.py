@@ -24,8 +24,11 @@ import numpy as np
 from numba import njit
 from scipy import fft
 
-_TILT_REF_HZ = np.float32(500.0)
-_TILT_FLOOR_HZ = np.float32(100.0)  # the tilt shelf is flat below this frequency
+from voice2mesh import portable as pm
+
+_TILT_REF_HZ = 500.0
+_TILT_FLOOR_HZ = 100.0  # the tilt shelf is flat below this frequency
+_DB_PER_OCTAVE = 6.020599913279624  # 20 log10(2): one octave of a 1/f slope in dB
 
 
 def glottal_epochs(
@@ -46,7 +49,7 @@ def glottal_epochs(
     nominal = _integer_phase_times(np.ascontiguousarray(f0, dtype=np.float64), sample_rate)
     periods = np.diff(nominal)
     periods = np.append(periods, sample_rate / f0[-1] + 1.0)  # one cycle past the end
-    periods *= 1.0 + jitter * rng.standard_normal(len(periods))
+    periods *= 1.0 + jitter * pm.standard_normal(rng, len(periods))
     periods = np.maximum(periods, 0.5 * sample_rate / 600.0)
     epochs = np.concatenate([[0.0], np.cumsum(periods)])
     while epochs[-1] < len(f0):  # jitter may have shortened the train: extend with the last period
@@ -100,17 +103,35 @@ def rosenberg_flow(
         (n,) glottal flow, peak about 1 per cycle, zero in the closed phase.
     """
     tp, tn = 0.75 * open_quotient, 0.25 * open_quotient  # Rosenberg: 0.4 T and 0.16 T
-    amp = np.exp(shimmer * rng.standard_normal(len(epochs)))  # (K + 1,)
-    return _pulse_train(n, np.ascontiguousarray(epochs, dtype=np.float64), amp, tp, tn)
+    amp = pm.exp(shimmer * pm.standard_normal(rng, len(epochs)))  # (K + 1,)
+    epochs = np.ascontiguousarray(epochs, dtype=np.float64)
+    start, period = epochs[:-1], np.diff(epochs)  # (K,)
+    first = np.minimum(np.ceil(start), n)  # first sample of each cycle
+    opened = start + tp * period
+    closing = np.where(first < opened, np.ceil(opened), first)  # first sample after opening
+    angles = np.stack(  # (K, 4): start angle and per-sample step of the opening and closing
+        [
+            np.pi * ((first - start) / period) / tp,
+            np.pi / (tp * period),
+            np.pi * ((closing - start) / period - tp) / (2.0 * tn),
+            np.pi / (2.0 * tn * period),
+        ],
+        axis=1,
+    )
+    rotations = np.stack([pm.cos(angles), pm.sin(angles)], axis=2)  # (K, 4, cos | sin)
+    return _pulse_train(n, epochs, amp, tp, tn, rotations)
 
 
 @njit(cache=True)
-def _pulse_train(n: int, epochs: np.ndarray, amp: np.ndarray, tp: float, tn: float) -> np.ndarray:
+def _pulse_train(
+    n: int, epochs: np.ndarray, amp: np.ndarray, tp: float, tn: float, rotations: np.ndarray
+) -> np.ndarray:
     """Kernel of ``rosenberg_flow``: cycle k fills samples ⌈epochs[k]⌉ … ⌈epochs[k+1]⌉ − 1.
 
     Cycle k has amplitude amp[k]; the output is (n,). Within each part of a cycle the cosine's
     argument grows by a fixed step per sample, so it advances by a rotation (4 multiplies)
-    instead of a ``cos`` call per sample; the closed phase is left at zero.
+    instead of a ``cos`` call per sample; ``rotations[k]`` (4, 2) holds cos and sin of each
+    part's start angle and step (portable, computed outside). The closed phase stays zero.
     """
     flow = np.zeros(n)
     for k in range(len(epochs) - 1):
@@ -118,25 +139,20 @@ def _pulse_train(n: int, epochs: np.ndarray, amp: np.ndarray, tp: float, tn: flo
         t, stop = min(int(np.ceil(start)), n), min(int(np.ceil(epochs[k + 1])), n)
         opened, closed = start + tp * period, start + (tp + tn) * period  # τ = tp, tp + tn
         if t < stop:  # opening: ½ (1 − cos(π τ / tp))
-            c, s, dc, ds = _rotation(np.pi * ((t - start) / period) / tp, np.pi / (tp * period))
+            r = rotations[k]
+            c, s, dc, ds = r[0, 0], r[0, 1], r[1, 0], r[1, 1]
             while t < stop and t < opened:
                 flow[t] = a * 0.5 * (1.0 - c)
                 c, s = c * dc - s * ds, s * dc + c * ds
                 t += 1
         if t < stop:  # closing: cos(π (τ − tp) / (2 tn))
-            angle = np.pi * ((t - start) / period - tp) / (2.0 * tn)
-            c, s, dc, ds = _rotation(angle, np.pi / (2.0 * tn * period))
+            r = rotations[k]
+            c, s, dc, ds = r[2, 0], r[2, 1], r[3, 0], r[3, 1]
             while t < stop and t < closed:
                 flow[t] = a * c
                 c, s = c * dc - s * ds, s * dc + c * ds
                 t += 1
     return flow
-
-
-@njit(cache=True)
-def _rotation(angle: float, step: float) -> tuple[float, float, float, float]:
-    """cos and sin of a start angle and of the per-sample step."""
-    return np.cos(angle), np.sin(angle), np.cos(step), np.sin(step)
 
 
 def apply_tilt(x: np.ndarray, tilt_db_per_octave: float, sample_rate: int) -> np.ndarray:
@@ -150,16 +166,20 @@ def apply_tilt(x: np.ndarray, tilt_db_per_octave: float, sample_rate: int) -> np
     Returns:
         (n,) filtered signal.
     """
-    exponent = (tilt_db_per_octave + 12.0) / (20.0 * np.log10(2.0))
+    exponent = (tilt_db_per_octave + 12.0) / _DB_PER_OCTAVE
     if exponent == 0.0:
         return x.copy()
-    # In float32 (relative error ~1e-7, far below the int16 output's): the transforms' working
-    # set halves and fits the cache, and the gain's exp/log vectorise; about twice as fast.
+    # The transforms run in float32 (relative error ~1e-7, far below the int16 output's): the
+    # working set halves and fits the cache; about twice as fast. pocketfft's twiddle factors
+    # come from libm's cos/sin in double, whose FMA variant may differ in the last bit; rounded
+    # to float32 such a difference almost never survives (measured: float64 transforms differ
+    # between CPUs with and without FMA, float32 ones do not).
     n_fft = fft.next_fast_len(len(x) + 1024, real=True)
     padded = np.zeros(n_fft, np.float32)
     padded[: len(x)] = x
-    f = np.arange(n_fft // 2 + 1, dtype=np.float32) * np.float32(sample_rate / n_fft)
-    gain = np.exp(np.float32(exponent) * np.log(np.maximum(f, _TILT_FLOOR_HZ) / _TILT_REF_HZ))
+    f = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)  # (n_fft / 2 + 1,) Hz
+    log_ratio = pm.log(np.maximum(f, _TILT_FLOOR_HZ) / _TILT_REF_HZ)
+    gain = pm.exp(exponent * log_ratio).astype(np.float32)
     spectrum = fft.rfft(padded, overwrite_x=True)
     spectrum *= gain
     return fft.irfft(spectrum, n_fft, overwrite_x=True)[: len(x)].astype(np.float64)
@@ -194,7 +214,7 @@ def glottal_source(
     open_quotient = 0.5 + 0.3 * breathiness
     flow = rosenberg_flow(len(f0), epochs, open_quotient, shimmer, rng)
     pulses = apply_tilt(flow - flow.mean(), tilt_db_per_octave, sample_rate)
-    level = 10.0 ** ((-42.0 + 30.0 * breathiness) / 20.0)  # aspiration re pulse RMS
+    level = float(pm.power(10.0, (-42.0 + 30.0 * breathiness) / 20.0))  # re pulse RMS
     return _mix(pulses, flow, noise, level)
 
 

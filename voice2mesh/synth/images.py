@@ -14,8 +14,9 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from voice2mesh import portable as pm
 from voice2mesh.facemodel import MorphableModel
-from voice2mesh.render import Light, pose_matrix, render, rotation_matrix
+from voice2mesh.render import Light, pose_matrix, project, render, rotation_matrix
 from voice2mesh.synth.spec import ImageNuisance
 
 SKIN_TONES = np.array(  # (K, 3) RGB in [0, 1], light to dark
@@ -48,7 +49,7 @@ def feature_weights(model: MorphableModel) -> dict[str, np.ndarray]:
 
     def near(points: np.ndarray, radius: float) -> np.ndarray:
         d = np.linalg.norm(mean[:, None, :] - points[None], axis=-1).min(axis=1)
-        return np.exp(-0.5 * (d / radius) ** 2)
+        return pm.exp(-0.5 * (d / radius) ** 2)
 
     def densify(ids: list[int], steps: int = 6) -> np.ndarray:
         a, b = lm[ids[:-1]], lm[ids[1:]]
@@ -107,7 +108,7 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
 def _head_points(model: MorphableModel, pose: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """Image positions (x, row) of the head-frame reference points under ``pose``."""
     lm = np.asarray(model.mean, np.float64)[model.landmarks[[8, 27, 0, 16]]]  # chin, nasion, ears
-    p = lm @ pose[:, :3].T + pose[:, 3]
+    p = project(lm, pose)
     return {"chin": p[0], "nasion": p[1], "left": p[2], "right": p[3], "size": np.array(size)}
 
 
@@ -161,16 +162,16 @@ def sample_pose(
     scale = nuisance.face_fraction * size / width_mm * rng.uniform(0.9, 1.1)
     centre = 0.5 * (lm.min(axis=0) + lm.max(axis=0))
     shift = rng.uniform(-1, 1, 2) * nuisance.shift * size
-    c = scale * (R @ centre)
+    c = scale * (R * centre).sum(axis=1)  # R · centre without BLAS (CPU-dependent rounding)
     return pose_matrix(scale, R, size / 2 + shift[0] - c[0], size / 2 + shift[1] - c[1])
 
 
 def sample_light(rng: np.random.Generator) -> Light:
     azimuth, elevation = np.deg2rad(rng.uniform(-60, 60)), np.deg2rad(rng.uniform(-10, 50))
     direction = (
-        np.sin(azimuth) * np.cos(elevation),
-        np.sin(elevation),
-        np.cos(azimuth) * np.cos(elevation),
+        pm.sin(azimuth) * pm.cos(elevation),
+        pm.sin(elevation),
+        pm.cos(azimuth) * pm.cos(elevation),
     )
     return Light(
         direction, ambient=float(rng.uniform(0.25, 0.5)), diffuse=float(rng.uniform(0.5, 0.8))
@@ -215,7 +216,8 @@ def face_image(
     )
     canvas = Image.fromarray(result.image)
     _draw_occluders(canvas, pts, box, colours, rng)
-    image = np.asarray(canvas, np.float64) + rng.normal(0.0, rng.uniform(1.0, 4.0), (size, size, 3))
+    noise = rng.uniform(1.0, 4.0) * pm.standard_normal(rng, (size, size, 3))  # sensor noise
+    image = np.asarray(canvas, np.float64) + noise
     return (
         np.clip(np.round(image), 0, 255).astype(np.uint8),
         result.landmarks_2d,

@@ -15,6 +15,8 @@ from functools import cache
 
 import numpy as np
 
+from voice2mesh import portable as pm
+
 REF_VTL_CM = 17.5
 _F45 = (3500.0, 4500.0)  # F4, F5 of the reference tract, shared by all phones
 _REF_RATE = 4.5  # syllables / s the base durations are written for
@@ -222,7 +224,7 @@ def plan_utterance(
         for _ in range(int(rng.integers(4, 13))):
             stressed = rng.random() < 0.35
             syl = _syllable(rng, stressed)
-            stretch = np.exp(0.2 * rng.standard_normal(len(syl))).tolist()
+            stretch = pm.exp(0.2 * pm.standard_normal(rng, len(syl))).tolist()
             for (_name, ph), k in zip(syl, stretch, strict=True):
                 dur = ph.dur_ms * 1e-3 * k * (1.0 if ph.kind == BURST else tempo)
                 rows.append((ph, dur, float(stressed and ph.kind == VOWEL), phrase))

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import lfilter
 
+from voice2mesh import portable as pm
 from voice2mesh.synth.phones import VOWEL, SegmentPlan
 
 
@@ -186,11 +187,11 @@ def f0_contour(
     if accents.size:
         centre = (plan.start[accents] + plan.length[accents] / 2) / sample_rate  # (A,)
         height = rng.uniform(0.4, 0.8, accents.size) * f0_range
-        st += (height[:, None] * np.exp(-0.5 * ((t[None] - centre[:, None]) / 0.06) ** 2)).sum(0)
+        st += (height[:, None] * pm.exp(-0.5 * ((t[None] - centre[:, None]) / 0.06) ** 2)).sum(0)
     phi = 0.95  # AR(1) wander with stationary sd 0.6 semitones
-    wander = lfilter([0.6 * np.sqrt(1 - phi**2)], [1.0, -phi], rng.standard_normal(len(seg)))
+    wander = lfilter([0.6 * np.sqrt(1 - phi * phi)], [1.0, -phi], pm.standard_normal(rng, len(seg)))
     st += wander
     voiced = plan.voicing[seg] > 0.3
     st -= np.median(st[voiced]) if voiced.any() else np.median(st)
-    st += 0.4 * rng.standard_normal()
-    return np.clip(f0_hz * 2.0 ** (st / 12.0), 50.0, 600.0)
+    st += 0.4 * pm.standard_normal(rng)
+    return np.clip(f0_hz * pm.exp2(st / 12.0), 50.0, 600.0)

@@ -1,11 +1,14 @@
-"""What the synthetic world contains: the ``synth`` params section (no heavy imports here).
+"""What the synthetic world contains: the ``synth`` params section and the planned identities
+(no heavy imports here: the config layer and the truth reader import this module).
 
-``config.py`` builds ``SynthParams`` from params.yaml; the generator reads the same object.
+``voice2mesh.config`` builds ``SynthParams`` from params.yaml; the generator reads the same object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class ImageNuisance:
 
 @dataclass(frozen=True)
 class SynthParams:
-    """The synthetic Voxceleb-3D world (DESIGN.md, "The embedded default")."""
+    """The synthetic Voxceleb-3D world (docs/synthetic_world.md)."""
 
     root: str = "data/synthetic"  # output folder
     n_identities: int = 320  # identities in total (voices and/or faces)
@@ -55,3 +58,17 @@ class SynthParams:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"synth.{name} must be a range 0 < low <= high, got {lo, hi}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One planned identity of the world (``world.plan_identities``)."""
+
+    index: int
+    name: str
+    gender: str
+    nationality: str
+    voxceleb_id: str | None  # None: face only
+    has_face: bool
+    shape: np.ndarray  # (Ks,) true shape coefficients
+    anatomy_z: dict[str, float]

@@ -16,6 +16,8 @@ Signal chain (Fant 1960's source–filter model, Klatt 1980's cascade synthesize
 
 Each utterance draws three sub-seeds from ``rng`` (content, source, channel), so two speakers
 given equal seeds say the same thing with the same prosody and channel: only their voices differ.
+Transcendental functions and normal draws come from ``voice2mesh.portable`` (the same bits on
+every CPU).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from functools import lru_cache
 
 import numpy as np
 from numba import njit
-from scipy.signal import butter
 
-from voice2mesh.synth.channel import gaussian_noise, record
+from voice2mesh import portable as pm
+from voice2mesh.synth.channel import record
 from voice2mesh.synth.glottal import glottal_source
 from voice2mesh.synth.phones import (
     BURST,
@@ -45,6 +47,12 @@ BLOCK_S = 0.01  # control update interval: formants, bandwidths and F0 targets
 _RAMP_S = 0.005  # box length of the amplitude-envelope smoothing (two passes: ~10 ms ramps)
 _STRESS_GAIN = 1.3
 _WARMUP = 64  # frication filter warm-up samples, discarded
+# Coefficients (in z⁻¹) of (1 − z⁻¹)^k (1 + z⁻¹)^(4 − k), k = 0..4: s^k · (1 + z⁻¹)^4 under the
+# bilinear map s = (1 − z⁻¹) / (1 + z⁻¹).
+_BILINEAR = np.array(
+    [[1, 4, 6, 4, 1], [1, 2, 0, -2, -1], [1, 0, -2, 0, 1], [1, -2, 0, 2, -1], [1, -4, 6, -4, 1]],
+    np.float64,
+)
 
 
 def synthesize_utterance(
@@ -92,7 +100,7 @@ def synthesize_utterance(
     n = plan.n_samples
     f0 = upsample_blocks(f0_blocks, block, n)  # (n,)
 
-    noise = gaussian_noise(source_rng, n)
+    noise = pm.standard_normal(source_rng, n)
     voiced = glottal_source(
         f0,
         identity.breathiness,
@@ -137,7 +145,7 @@ def synthesize_utterance(
     voiced_f0 = f0[voicing > 0.5]
     if not voiced_f0.size:
         voiced_f0 = f0
-    log_f0 = np.log2(voiced_f0)
+    log_f0 = pm.log2(voiced_f0)
     n_syllables = int(np.sum(plan.kind == VOWEL))
     info = {
         "duration_s": n / sample_rate,
@@ -145,7 +153,7 @@ def synthesize_utterance(
         "source_seed": float(seeds[1]),
         "channel_seed": float(seeds[2]),
         "f0_mean_hz": float(np.mean(voiced_f0)),
-        "f0_median_hz": float(2.0 ** np.median(log_f0)),
+        "f0_median_hz": float(pm.exp2(np.median(log_f0))),
         "f0_sd_semitones": float(12.0 * np.std(log_f0)),
         "n_phrases": float(len(np.unique(plan.phrase[plan.phrase >= 0]))),
         "n_syllables": float(n_syllables),
@@ -182,8 +190,10 @@ def frication(
         lo, hi = bands[plan.band[i]]
         filters[row] = _band_filter(round(lo * scale), round(hi * scale), sample_rate)
     length = plan.length[segments]
-    noise = gaussian_noise(rng, int(np.sum(length + _WARMUP)))  # the segments' draws, in order
+    noise = pm.standard_normal(rng, int(np.sum(length + _WARMUP)))  # the segments', in order
+    decay = pm.exp(-(np.arange(length.max()) / sample_rate) / 0.004)  # bursts' 4 ms decay
     _fricate(
+        decay,
         out,
         noise,
         plan.start[segments],
@@ -198,6 +208,7 @@ def frication(
 
 @njit(cache=True)
 def _fricate(
+    decay: np.ndarray,
     out: np.ndarray,
     noise: np.ndarray,
     start: np.ndarray,
@@ -210,7 +221,8 @@ def _fricate(
     """Kernel of ``frication``: filter, normalise and shape each segment's noise into ``out``.
 
     ``noise`` holds every segment's draws in turn, ``length[f] + _WARMUP`` each (the warm-up
-    is discarded); ``out`` is (n,), the other arrays are (F,) or (F, 2, 5) for ``filters``.
+    is discarded); ``out`` is (n,), ``decay`` (max length,) e^(−t / 4 ms) at every sample, the
+    other arrays are (F,) or (F, 2, 5) for ``filters``.
     """
     piece = np.empty(length.max() + _WARMUP)
     offset = 0
@@ -231,10 +243,9 @@ def _fricate(
         end = (m - 1) / sample_rate
         for i in range(m):
             t = i / sample_rate
-            if burst[f]:  # 0.5 ms rise, 4 ms decay
-                env = np.exp(-t / 0.004) * min(1.0, t / 0.0005)
-            else:  # 15 ms ramps at both ends
-                env = min(1.0, min(t, end - t) / 0.015)
+            # bursts: 0.5 ms rise, 4 ms decay; fricatives: 15 ms ramps at both ends
+            ramp = min(1.0, min(t, end - t) / 0.015)
+            env = decay[i] * min(1.0, t / 0.0005) if burst[f] else ramp
             out[start[f] + i] = gain * env * piece[_WARMUP + i]
 
 
@@ -250,8 +261,26 @@ def _mean_power(x: np.ndarray, start: np.ndarray, length: np.ndarray) -> float:
 
 @lru_cache(maxsize=256)
 def _band_filter(lo_hz: int, hi_hz: int, sample_rate: int) -> np.ndarray:
-    """Second-order Butterworth band-pass (order 4), edges below Nyquist: (2, 5) b over a."""
+    """Second-order Butterworth band-pass (order 4), edges below Nyquist: (2, 5) b over a.
+
+    ``scipy.signal.butter(2, [lo, hi], "bandpass", fs=sample_rate)`` in closed form (equal to
+    1e-14): the analog band-pass ``bw² s² / (s⁴ + √2 bw s³ + (2 w² + bw²) s² + √2 bw w² s + w⁴)``
+    with pre-warped edges ``tan(π f / fs)`` (``bw`` their difference, ``w²`` their product)
+    through the bilinear transform. ``butter`` goes through numpy's complex products and
+    SIMD ``tan``, whose last bits differ between CPUs; this uses portable functions and sums
+    in a fixed order.
+    """
     hi = min(hi_hz, 0.46 * sample_rate)
     lo = min(lo_hz, 0.5 * hi)
-    b, a = butter(2, [lo, hi], "bandpass", fs=sample_rate)
-    return np.stack([b, a / a[0]])
+    angle = np.pi * np.array([lo, hi]) / sample_rate
+    t_lo, t_hi = pm.sin(angle) / pm.cos(angle)
+    bw, w2 = t_hi - t_lo, t_lo * t_hi
+    root2 = np.sqrt(2.0)
+    a = (
+        _BILINEAR[4]
+        + root2 * bw * _BILINEAR[3]
+        + (2.0 * w2 + bw * bw) * _BILINEAR[2]
+        + root2 * bw * w2 * _BILINEAR[1]
+        + w2 * w2 * _BILINEAR[0]
+    )
+    return np.stack([bw * bw * _BILINEAR[2], a]) / a[0]

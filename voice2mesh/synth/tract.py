@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from voice2mesh import portable as pm
 from voice2mesh.synth.phones import NASAL, REF_VTL_CM, SegmentPlan
 from voice2mesh.synth.prosody import block_segments, smooth_blocks
 
@@ -30,19 +31,20 @@ NASAL_BW_HZ = 100.0
 
 
 @njit(cache=True)
-def _cascade(freq: np.ndarray, bw: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+def _cascade(radius: np.ndarray, cosine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kernel of ``cascade_coefficients``: (NB, 7) resonators (the last one the zero) → b, a.
 
-    Each block's six pole sections are multiplied out in place into a (NB, 13); b (NB, 3) is
-    the antiresonator scaled to the poles' DC gain.
+    ``radius`` is e^(−πBw/fs) and ``cosine`` cos(2πF/fs) of each resonator. Each block's six
+    pole sections are multiplied out in place into a (NB, 13); b (NB, 3) is the antiresonator
+    scaled to the poles' DC gain.
     """
-    nb = freq.shape[0]
+    nb = radius.shape[0]
     a, b = np.zeros((nb, 13)), np.empty((nb, 3))
     for k in range(nb):
         a[k, 0] = 1.0
         for s in range(7):
-            r = np.exp(-np.pi * bw[k, s] / sample_rate)
-            c1 = -(2.0 * r * np.cos(2.0 * np.pi * freq[k, s] / sample_rate))  # −B
+            r = radius[k, s]
+            c1 = -(2.0 * r * cosine[k, s])  # −B
             c2 = r * r  # −C
             if s == 6:  # the antiresonator, scaled to the poles' DC gain
                 gain = a[k].sum() / (1.0 + c1 + c2)
@@ -78,7 +80,7 @@ def cascade_coefficients(
     nb = formants.shape[0]
     freq = np.column_stack([formants, nasal_pole, nasal_zero])  # (NB, 7): 6 poles, 1 zero
     bw = np.column_stack([bandwidths, np.full((nb, 2), NASAL_BW_HZ)])
-    return _cascade(freq.astype(np.float64), bw.astype(np.float64), sample_rate)
+    return _cascade(pm.exp(-np.pi * bw / sample_rate), pm.cos(2.0 * np.pi * freq / sample_rate))
 
 
 def timevarying_lfilter(b: np.ndarray, a: np.ndarray, x: np.ndarray, block: int) -> np.ndarray:
@@ -188,9 +190,6 @@ def tract_tracks(
     murmur = plan.kind[seg] == NASAL
     zero = np.where(murmur, plan.nasal_zero[seg] * scale, pole * (1.0 + nasality))
     tracks = np.column_stack([formants, bandwidths, zero])
-    tracks = smooth_blocks(np.log(tracks), 4)  # glide (±30 ms) in log frequency
-    nyquist_guard = 0.46 * sample_rate
-    formants = np.minimum(np.exp(tracks[:, :5]), nyquist_guard)
-    return cascade_coefficients(
-        formants, np.exp(tracks[:, 5:10]), pole, np.exp(tracks[:, 10]), sample_rate
-    )
+    tracks = pm.exp(smooth_blocks(pm.log(tracks), 4))  # glide (±30 ms) in log frequency
+    formants = np.minimum(tracks[:, :5], 0.46 * sample_rate)  # below Nyquist
+    return cascade_coefficients(formants, tracks[:, 5:10], pole, tracks[:, 10], sample_rate)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from voice2mesh.io import atomic_path
-from voice2mesh.render import decompose_pose, rotation_angles
-from voice2mesh.synth.world import Identity
+from voice2mesh.render import rotation_angles
+from voice2mesh.synth.spec import Identity
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,14 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
+def _rotation(pose: np.ndarray) -> np.ndarray:
+    """R of a world pose, which is s·R exactly (``images.sample_pose``): the linear part over
+    its row norm. ``decompose_pose`` would do, but its SVD (LAPACK) rounds differently on
+    different CPUs."""
+    sR = np.asarray(pose, np.float64)[:, :3]
+    return sR / np.sqrt((sR * sR).sum(axis=1)).mean()
+
+
 def write_truth(identities: list[Identity], results: list[dict], folder: Path) -> Truth:
     """Collect the per-identity results into the compact truth files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +106,7 @@ def write_truth(identities: list[Identity], results: list[dict], folder: Path) -
         [{"name": names[r["index"]], **r["voice"]} for r in results if r["voice"]]
     )
     images = [im for r in results for im in r["images"]]
-    angles = [rotation_angles(decompose_pose(im["pose"])[1]) for im in images]
+    angles = [rotation_angles(_rotation(im["pose"])) for im in images]
     image_table = pd.DataFrame(
         {
             "path": [im["path"] for im in images],

@@ -54,9 +54,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voice2mesh import portable as pm
 from voice2mesh.synth.anatomy import ANATOMY_KEYS
 
 GENDERS = ("male", "female")
+_SEMITONE = 0.6931471805599453 / 12  # ln(2) / 12: a semitone in natural-log units
 Z_CLIP = 3.0  # trait z-scores are clipped to ±3 sd so no voice leaves the human range
 
 
@@ -76,7 +78,7 @@ class TraitSpec:
 COUPLED_TRAITS: dict[str, TraitSpec] = {
     "vtl_cm": TraitSpec({"face_length": 0.8, "face_size": 0.6}, 17.0, 14.5, 0.06, True),
     "f0_hz": TraitSpec(
-        {"face_size": -0.8, "face_width": -0.6}, 115.0, 210.0, 2.0 * np.log(2) / 12, True
+        {"face_size": -0.8, "face_width": -0.6}, 115.0, 210.0, 2.0 * _SEMITONE, True
     ),
     "nasality": TraitSpec({"nose_size": 1.0}, 0.25, 0.30, 0.12, lo=0.0, hi=1.0),
     "spectral_tilt_db": TraitSpec({"jaw_width": 1.0}, -9.0, -10.5, 1.5, lo=-16.0, hi=-4.0),
@@ -144,7 +146,13 @@ def anatomy_correlation(anatomy_z: Mapping[str, np.ndarray]) -> np.ndarray:
         (7, 7) correlation matrix in ``ANATOMY_KEYS`` order.
     """
     _check_keys(anatomy_z)
-    return np.corrcoef(np.stack([np.asarray(anatomy_z[k], np.float64) for k in ANATOMY_KEYS]))
+    x = np.stack([np.asarray(anatomy_z[k], np.float64) for k in ANATOMY_KEYS])  # (7, B)
+    x = x - x.mean(axis=1, keepdims=True)
+    # np.corrcoef's formula with products summed elementwise: its BLAS product rounds
+    # differently on different CPUs.
+    cov = (x[:, None, :] * x[None, :, :]).sum(axis=-1)  # (7, 7)
+    sd = np.sqrt(np.diag(cov))
+    return np.clip(cov / sd[:, None] / sd[None, :], -1.0, 1.0)
 
 
 def trait_drivers(
@@ -171,7 +179,8 @@ def trait_drivers(
     out = {}
     for name, spec in COUPLED_TRAITS.items():
         w = np.array([spec.weights.get(k, 0.0) for k in ANATOMY_KEYS])  # (7,)
-        out[name] = float(w @ z / np.sqrt(w @ corr @ w))
+        variance = (w[:, None] * corr * w[None, :]).sum()  # w·corr·w without BLAS (see above)
+        out[name] = float((w * z).sum() / np.sqrt(variance))
     return out
 
 
@@ -211,12 +220,12 @@ def voice_identity(
         values[f"z_{name}"] = float(z)
         zc = float(np.clip(z, -Z_CLIP, Z_CLIP))
         mean = spec.female if female else spec.male
-        value = mean * np.exp(spec.sd * zc) if spec.log_scale else mean + spec.sd * zc
+        value = mean * pm.exp(spec.sd * zc) if spec.log_scale else mean + spec.sd * zc
         values[name] = float(np.clip(value, spec.lo, spec.hi))
 
     def lognormal(spec: tuple[float, ...], e: float) -> float:
         median = spec[1] if female else spec[0]
-        return float(np.clip(median * np.exp(spec[2] * np.clip(e, -Z_CLIP, Z_CLIP)), *spec[3:]))
+        return float(np.clip(median * pm.exp(spec[2] * np.clip(e, -Z_CLIP, Z_CLIP)), *spec[3:]))
 
     rate_mean = _RATE[1] if female else _RATE[0]
     rate = float(np.clip(rate_mean + _RATE[2] * np.clip(extra[2], -Z_CLIP, Z_CLIP), *_RATE[3:]))

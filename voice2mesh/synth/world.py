@@ -1,6 +1,6 @@
 """The synthetic Voxceleb-3D world, written in VoxCeleb1 + VGGFace's own on-disk formats.
 
-Layout under ``root`` (DESIGN.md, "The embedded default")::
+Layout under ``root`` (docs/synthetic_world.md, "On disk")::
 
     voxceleb1/vox1_meta.csv                       tab-separated, the real five columns
     voxceleb1/wav/idXXXXX/<11-char video>/NNNNN.wav   16 kHz mono int16
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import pandas as pd
 import soundfile as sf
 from PIL import Image
 
+from voice2mesh import portable as pm
 from voice2mesh.data.pts import write_pts
 from voice2mesh.facemodel import MorphableModel
 from voice2mesh.io import atomic_path
@@ -32,7 +33,7 @@ from voice2mesh.parallel import ordered_map
 from voice2mesh.synth.anatomy import measure, within_gender_z
 from voice2mesh.synth.images import face_image, identity_colours, sample_pose
 from voice2mesh.synth.names import make_names, make_nationalities
-from voice2mesh.synth.spec import SynthParams
+from voice2mesh.synth.spec import Identity, SynthParams
 from voice2mesh.synth.speech import synthesize_utterance
 from voice2mesh.synth.voice_traits import anatomy_correlation, voice_identity
 
@@ -42,18 +43,6 @@ VIDEO_ID_ALPHABET = np.array(
 )
 
 
-@dataclass(frozen=True)
-class Identity:
-    index: int
-    name: str
-    gender: str
-    nationality: str
-    voxceleb_id: str | None  # None: face only
-    has_face: bool
-    shape: np.ndarray  # (Ks,) true shape coefficients
-    anatomy_z: dict[str, float]
-
-
 def plan_identities(model: MorphableModel, spec: SynthParams, seed: int) -> list[Identity]:
     """Genders, names, modalities, true shapes and anatomy z-scores of every identity."""
     rng = np.random.default_rng([seed, 0x5EED])
@@ -61,8 +50,8 @@ def plan_identities(model: MorphableModel, spec: SynthParams, seed: int) -> list
     genders = np.where(rng.random(n) < 0.5, "male", "female")
     names = make_names(list(genders), rng)
     nationalities = make_nationalities(n, rng)
-    shapes = np.stack([model.gender_mean_shape(g) for g in genders]) + rng.standard_normal(
-        (n, model.n_shape)
+    shapes = np.stack([model.gender_mean_shape(g) for g in genders]) + pm.standard_normal(
+        rng, (n, model.n_shape)
     ) * np.asarray(model.shape_std)
     shapes = shapes.astype(np.float32)
     z = within_gender_z(measure(model, model.reconstruct(shapes)), genders)
@@ -107,14 +96,14 @@ def _faces(model, spec, ident, rng, root) -> list[dict]:
     for k in range(
         1, int(rng.integers(spec.images_per_identity[0], spec.images_per_identity[1] + 1)) + 1
     ):
-        expression = rng.standard_normal(model.n_expression) * np.asarray(model.expression_std)
+        expression = pm.standard_normal(rng, model.n_expression) * np.asarray(model.expression_std)
         expression *= spec.nuisance.expression_scale * (
             rng.random() >= spec.nuisance.neutral_fraction
         )
         vertices = model.reconstruct(ident.shape[None], expression[None].astype(np.float32))[0]
         pose = sample_pose(model, rng, spec.image_size, spec.nuisance)
         image, lm2d, visible = face_image(model, vertices, colours, pose, rng, spec.image_size)
-        noisy = lm2d + rng.normal(0.0, spec.landmark_noise_px, lm2d.shape)
+        noisy = lm2d + spec.landmark_noise_px * pm.standard_normal(rng, lm2d.shape)
         _write_jpeg(folder / f"{k:05d}.jpg", image, spec.jpeg_quality)
         write_pts(folder / f"{k:05d}.pts", noisy)
         records.append(
