@@ -1,18 +1,23 @@
 # Two entry points (see README): `make repro` runs the pipeline, `make test` runs the tests.
-# Both create .venv on first use, install torch==2.13.0 (CPU) first, then this package with its
-# test and eos extras (eos-py: the Surrey .bin loader and the fitting benchmark's baseline).
+# Both create .venv on first use: torch==2.13.0 (CPU) first, then every other package at the
+# exact version in requirements.lock (test and eos extras included; eos-py: the Surrey .bin
+# loader and the fitting benchmark's baseline), then this package without touching them.
+# `make lock` rewrites requirements.lock after a dependency change in pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+LOCK_VENV := $(or $(TMPDIR),/tmp)/voice2mesh-lock-venv
 
-.PHONY: setup repro test lint
+.PHONY: setup repro test lint lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$$(grep '^pip==' $(LOCK))"
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,eos]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,3 +31,17 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Resolve pyproject.toml's ranges afresh in a scratch venv (newest versions they allow) and
+# freeze the result; review the diff, run `make test`, commit. The +cpu label of the local torch
+# wheel is dropped so that the line also matches the build on PyPI.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet torch==2.13.0
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[test,eos]'
+	{ sed -n '/^#/p' $(LOCK); $(LOCK_VENV)/bin/pip freeze --all --exclude-editable \
+		| sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(LOCK_VENV)
