@@ -113,7 +113,9 @@ from voice2mesh.config import PretrainVoiceParams
 from voice2mesh.train import pretrain_voice as trainer
 from voice2mesh.train.loop import Schedule
 
+import torch
 store, voices, state = FeatureStore(sys.argv[1]), pd.read_csv(sys.argv[2]), sys.argv[3]
+torch.set_num_threads(int(sys.argv[4]))  # the parent's: float sums depend on the split
 original = trainer.PretrainVoice.step
 
 def step(self, n):
@@ -141,7 +143,8 @@ def test_a_killed_training_run_resumes_to_the_same_model(tmp_path: Path):
     state = tmp_path / "state.pt"
     script = textwrap.dedent(KILLED_RUN)
     argv = [sys.executable, "-c", script, str(tmp_path / "features"), str(tmp_path / "voices.csv")]
-    done = subprocess.run([*argv, str(state)], cwd=ROOT, capture_output=True, text=True)
+    threads = str(torch.get_num_threads())
+    done = subprocess.run([*argv, str(state), threads], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 9, done.stderr
     assert read_state(state)["step"] == 10  # the last evaluation before the kill
 
