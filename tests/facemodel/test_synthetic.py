@@ -15,7 +15,7 @@ from voice2mesh.facemodel.synthetic import (
     build_synthetic_model,
     mirror_index,
 )
-from voice2mesh.facemodel.synthetic_landmarks import IBUG_MIRROR
+from voice2mesh.facemodel.synthetic.landmarks import IBUG_MIRROR
 
 FLIP = np.array([-1.0, 1.0, 1.0])
 

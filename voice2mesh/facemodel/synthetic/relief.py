@@ -1,7 +1,7 @@
 """Anatomical relief of the procedural synthetic face: smooth localised height fields.
 
 Every feature is a function of the base surface's frontal coordinates ``(x, y)`` in mm (eye
-line at y = 0, see ``synthetic_grid``) and is symmetric in x. Skeletal features (brow ridge,
+line at y = 0, see ``grid``) and is symmetric in x. Skeletal features (brow ridge,
 cheekbones, chin, jaw angles, eye sockets) displace along the base normal; the nose, eyeballs
 and lips displace along +z so that they project straight forward.
 """
@@ -12,7 +12,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from voice2mesh import portable as pm
-from voice2mesh.facemodel.synthetic_grid import STOMION_Y, smoothstep
+from voice2mesh.facemodel.synthetic.grid import STOMION_Y, smoothstep
 
 EYE_INNER = (16.0, -1.5)  # endocanthion (|x|, y) mm
 EYE_OUTER = (45.0, 0.0)  # exocanthion

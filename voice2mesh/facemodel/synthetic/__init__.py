@@ -2,15 +2,15 @@
 
 A deterministic, left-right symmetric human face (forehead to chin, ear to ear, no back of the
 head, like the BFM's noneck mesh) built from a grid over the front of a head plus smooth
-anatomical relief (``synthetic_grid``, ``synthetic_relief``), with 68 ibug landmarks
-(``synthetic_landmarks``), BFM-equivalent measurement pairs and part regions
-(``semantics``), 40 named identity components (``synthetic_shape``), 10 named expression
-components (``synthetic_expression``) and male/female mean shapes.
+anatomical relief (``grid``, ``relief``), with 68 ibug landmarks
+(``landmarks``), BFM-equivalent measurement pairs and part regions
+(``semantics``), 40 named identity components (``shape``), 10 named expression
+components (``expression``) and male/female mean shapes.
 
 Frame: millimetres, x to the image-right, y up, z towards the camera; the origin lies on the
 midline at the height of the outer eye corners and at the depth of the ear junctions.
 The bases have orthonormal columns; ``std / sqrt(N)`` is the per-vertex RMS displacement (mm)
-of one standard deviation (see ``synthetic_basis``).
+of one standard deviation (see ``basis``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from scipy.spatial import cKDTree
 
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.facemodel.semantics import derive_pairs, derive_regions
-from voice2mesh.facemodel.synthetic_basis import build_basis
-from voice2mesh.facemodel.synthetic_expression import (
+from voice2mesh.facemodel.synthetic.basis import build_basis
+from voice2mesh.facemodel.synthetic.expression import (
     EXPRESSION_COMPONENT_NAMES,
     expression_components,
 )
-from voice2mesh.facemodel.synthetic_landmarks import find_landmarks
-from voice2mesh.facemodel.synthetic_mesh import build_mesh
-from voice2mesh.facemodel.synthetic_shape import SHAPE_COMPONENT_NAMES, shape_components
+from voice2mesh.facemodel.synthetic.landmarks import find_landmarks
+from voice2mesh.facemodel.synthetic.mesh import build_mesh
+from voice2mesh.facemodel.synthetic.shape import SHAPE_COMPONENT_NAMES, shape_components
 
 __all__ = [
     "EXPRESSION_COMPONENT_NAMES",

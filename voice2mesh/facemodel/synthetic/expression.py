@@ -1,6 +1,6 @@
 """The 10 expression components of the synthetic face.
 
-Each is a localised displacement field (frontal coordinates in mm, see ``synthetic_shape``)
+Each is a localised displacement field (frontal coordinates in mm, see ``shape``)
 that looks like its named expression at +3 standard deviations. Jaw opening rotates everything
 below the mouth seam about the jaw hinge; the seam rows are pushed back into the mouth so the
 parted lips show a cavity instead of tearing the mesh.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from voice2mesh import portable as pm
-from voice2mesh.facemodel.synthetic_basis import Component, vec
-from voice2mesh.facemodel.synthetic_grid import SEAM_OFFSETS, STOMION_Y, smoothstep
-from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
-from voice2mesh.facemodel.synthetic_relief import MOUTH_HALF_WIDTH, eye_fissure, gauss
+from voice2mesh.facemodel.synthetic.basis import Component, vec
+from voice2mesh.facemodel.synthetic.grid import SEAM_OFFSETS, STOMION_Y, smoothstep
+from voice2mesh.facemodel.synthetic.mesh import SyntheticMesh
+from voice2mesh.facemodel.synthetic.relief import MOUTH_HALF_WIDTH, eye_fissure, gauss
 
 JAW_HINGE = (-18.0, 5.0)  # (y, z) of the jaw's rotation axis, in front of the ears (mm)
 # Per mouth-seam row: the share of the jaw's motion it follows (the upper inner lip stays, the

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from voice2mesh import portable as pm
-from voice2mesh.facemodel.synthetic_grid import SEAM_OFFSETS, STOMION_Y
-from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
-from voice2mesh.facemodel.synthetic_relief import (
+from voice2mesh.facemodel.synthetic.grid import SEAM_OFFSETS, STOMION_Y
+from voice2mesh.facemodel.synthetic.mesh import SyntheticMesh
+from voice2mesh.facemodel.synthetic.relief import (
     EYE_INNER,
     EYE_OUTER,
     MOUTH_HALF_WIDTH,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voice2mesh.facemodel.synthetic_grid import BaseGrid, build_base, grid_triangles
-from voice2mesh.facemodel.synthetic_relief import (
+from voice2mesh.facemodel.synthetic.grid import BaseGrid, build_base, grid_triangles
+from voice2mesh.facemodel.synthetic.relief import (
     eye_relief,
     mouth_relief,
     nose_relief,

@@ -1,7 +1,7 @@
 """Turning designed displacement fields into an orthonormal basis with prior std-devs.
 
 Each component of the synthetic model is first designed as a smooth (N, 3) displacement field
-on the mean face (``synthetic_shape``, ``synthetic_expression``), together with the largest
+on the mean face (``shape``, ``expression``), together with the largest
 displacement (mm) it should cause at one standard deviation. The fields are symmetrised,
 orthonormalised *in order* (QR, signs kept), so the leading components keep their meaning and
 later ones only contribute what is new, and each gets the standard deviation that makes its
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
+from voice2mesh.facemodel.synthetic.mesh import SyntheticMesh
 
 # A field maps the mean mesh to an (N, 3) displacement (any overall scale).
 FieldFn = Callable[[SyntheticMesh], np.ndarray]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from voice2mesh import portable as pm
-from voice2mesh.facemodel.synthetic_basis import Component, legendre, vec
-from voice2mesh.facemodel.synthetic_grid import STOMION_Y, smoothstep
-from voice2mesh.facemodel.synthetic_mesh import SyntheticMesh
-from voice2mesh.facemodel.synthetic_relief import brow_line, gauss, nose_relief
+from voice2mesh.facemodel.synthetic.basis import Component, legendre, vec
+from voice2mesh.facemodel.synthetic.grid import STOMION_Y, smoothstep
+from voice2mesh.facemodel.synthetic.mesh import SyntheticMesh
+from voice2mesh.facemodel.synthetic.relief import brow_line, gauss, nose_relief
 
 
 def _xyz(mesh: SyntheticMesh):
