@@ -31,7 +31,8 @@ from voice2mesh.checkpoint import ModelCache
 from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
-from voice2mesh.evaluation.rows import BASELINE, GENDER_MEAN_FACE, MEAN_FACE, predicting_rows
+from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
+from voice2mesh.evaluation.rows import BASELINE, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.store import write_predictions
 from voice2mesh.evaluation.summary import summarise

@@ -24,12 +24,13 @@ import torch
 
 from voice2mesh.checkpoint import ModelCache
 from voice2mesh.config import KD_METHODS, Params
+from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
 from voice2mesh.models.cascade import VoiceToParams
 from voice2mesh.models.registry import PREDICTING_KINDS
 
 Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-MEAN_FACE, GENDER_MEAN_FACE, BASELINE = "mean_face", "gender_mean_face", "baseline"
+BASELINE = "baseline"  # the paper's: the pretrained GAN's faces through the teacher
 KD_LABELS = {
     "kd": "KD", "attention": "Attention", "sp": "SP", "correlation": "Correlation",
     "rkd": "RKD", "crd": "CRD", "vid": "VID", "pkt": "PKT",
