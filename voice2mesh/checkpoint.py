@@ -83,7 +83,9 @@ def _read(path: Path | str, what: str, fix: str) -> dict:
         ValueError,
     ) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "Weights only load failed" in reason:
+        if not zipfile.is_zipfile(path):
+            reason = "not a PyTorch zip archive"
+        elif "Weights only load failed" in reason:
             reason = "it holds Python objects that a weights-only load refuses"
         raise CheckpointError(
             f"{path}: not a readable {what} ({reason[:160]}); was it truncated or is it another "
