@@ -90,7 +90,7 @@ def test_loss_decreases_and_held_out_accuracy_beats_chance(world) -> None:
     assert metrics["chance_accuracy"] == pytest.approx(1 / N_TRAIN)
     assert metrics["val_accuracy"] >= 0.5
     assert not trained.model.training
-    assert trained.meta["speakers"] == [f"id{s:05d}" for s in range(N_TRAIN)]
+    assert trained.meta["identities"] == [f"id{s:05d}" for s in range(N_TRAIN)]
 
 
 def test_same_seed_same_run_other_seed_other_run(world) -> None:
@@ -122,7 +122,7 @@ def test_the_model_round_trips_through_its_checkpoint(world, tmp_path: Path) -> 
     save_model(path, "voice_encoder", trained.model, as_dict(cfg), {"seed": 1}, trained.meta)
     checkpoint = read_model(path)
     assert checkpoint.kind == "voice_encoder" and checkpoint.config["iterations"] == 5
-    assert checkpoint.meta["speakers"] == trained.meta["speakers"]
+    assert checkpoint.meta["identities"] == trained.meta["identities"]
     encoder = load_voice_encoder(path)
     assert not encoder.training and encoder.config.channels == cfg.channels
     x = torch.from_numpy(np.array(store[0]).T.copy())[None]  # (1, 64, T)

@@ -38,7 +38,7 @@ from voice2mesh.config import GanParams
 from voice2mesh.models.gan import GanConfig, VoiceToFaceGan, perturb_embedding
 from voice2mesh.train.face_data import to_tensor, to_uint8
 from voice2mesh.train.gan_data import CHUNK, GanData, prepare_gan_data, sample_batch
-from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Task, Trained, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.voice_data import MIN_FRAMES
 
@@ -216,12 +216,11 @@ class GanTask(Task):
 
     def metrics(self, history: list[dict]) -> dict:
         """Final losses and accuracies against chance, counts."""
-        last = history[-1] if history else {}
-        final = ("d_loss", "g_loss", "d_real_acc", "d_fake_acc", "fake_id_accuracy")
+        keys = ("d_loss", "g_loss", "d_real_acc", "d_fake_acc", "fake_id_accuracy")
         real = identity_accuracy(
             self.model, to_tensor(self.gan_data.images), self.gan_data.face_labels, self.device
         )
-        return {k: last.get(k) for k in final} | {
+        return final(history, *keys) | {
             "real_face_accuracy": real,
             "chance_accuracy": 1.0 / len(self.gan_data.speakers),
             "n_identities": len(self.gan_data.speakers),

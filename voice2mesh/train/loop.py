@@ -246,6 +246,12 @@ def fit(task: Task, schedule: Schedule) -> Trained:
     return Trained(task.model, history, metrics, task.meta())
 
 
+def final(history: list[dict], *keys: str) -> dict[str, Any]:
+    """The last evaluation's ``keys`` (each None when nothing was evaluated)."""
+    last = history[-1] if history else {}
+    return {k: last.get(k) for k in keys}
+
+
 def seeded(seed: int, build: Callable[[], T]) -> T:
     """``build()`` with the torch RNG seeded by ``seed``; the global RNG is left as it was."""
     with torch.random.fork_rng(devices=[]):

@@ -20,7 +20,8 @@ from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.checkpoint import load_model
 from voice2mesh.config import PretrainVoiceParams
 from voice2mesh.models.voice_encoder import SpeakerClassifier, VoiceEncoder, VoiceEncoderConfig
-from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Trained, final, fit, seeded, settings
+from voice2mesh.train.speaker_task import SpeakerTask
 from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
 
 
@@ -50,7 +51,7 @@ def speaker_accuracy(
     return correct / len(utterances)
 
 
-class PretrainVoice(Task):
+class PretrainVoice(SpeakerTask):
     """The speaker-ID classifier over the manifest's train-split identities."""
 
     def __init__(
@@ -86,19 +87,14 @@ class PretrainVoice(Task):
         accuracy = speaker_accuracy(self.model, self.val, self.split.val_labels, self.device)
         return {"val_accuracy": accuracy}
 
-    def meta(self) -> dict:
-        return {"speakers": list(self.split.speakers)}
-
     def metrics(self, history: list[dict]) -> dict:
         """Final metrics: held-out accuracy, chance level, last loss, counts."""
-        last = history[-1] if history else {"loss": None, "val_accuracy": None}
-        return {
+        last = final(history, "loss", "val_accuracy")
+        return self.counts() | {
             "val_accuracy": last["val_accuracy"],
             "chance_accuracy": 1.0 / len(self.split.speakers),
             "final_loss": last["loss"],
             "n_speakers": len(self.split.speakers),
-            "n_train_utterances": len(self.split.train),
-            "n_val_utterances": len(self.split.val),
         }
 
 

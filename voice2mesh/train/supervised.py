@@ -33,8 +33,9 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.config import FaceModelParams, SupervisedParams
 from voice2mesh.models.supervised import SupervisedVoice2Mesh
-from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Trained, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
+from voice2mesh.train.speaker_task import SpeakerTask
 from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
 
 
@@ -76,7 +77,7 @@ def _targets(
     return reference_shape[[row_of[s] for s in speakers], :n_shape].astype(np.float32)
 
 
-class SupervisedTask(Task):
+class SupervisedTask(SpeakerTask):
     """The regressor from the pretrained encoder onto the identities' reference shapes."""
 
     def __init__(
@@ -129,19 +130,14 @@ class SupervisedTask(Task):
     def evaluate(self) -> dict[str, float | None]:
         return {"val_mse": shape_mse(self.model, self.val, self.val_targets, self.device)}
 
-    def meta(self) -> dict:
-        return {"identities": list(self.split.speakers)}
-
     def metrics(self, history: list[dict]) -> dict:
         """Final metrics: loss, val_mse and its mean-prediction baseline, counts."""
-        last = history[-1] if history else {"loss": None, "val_mse": None}
-        return {
+        last = final(history, "loss", "val_mse")
+        return self.counts() | {
             "final_loss": last["loss"],
             "val_mse": last["val_mse"],
             "val_mse_mean_baseline": float(np.mean(self.val_targets**2)) if self.val else None,
             "n_train_identities": len(self.split.speakers),
-            "n_train_utterances": len(self.split.train),
-            "n_val_utterances": len(self.split.val),
             "freeze_encoder": self.cfg.freeze_encoder,
         }
 

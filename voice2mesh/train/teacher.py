@@ -28,7 +28,7 @@ from voice2mesh.config import TeacherParams
 from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.teacher import Teacher
-from voice2mesh.train.loop import Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Task, Trained, final, fit, seeded, settings
 
 
 def _whitening(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +124,7 @@ class TeacherTask(Task):
 
     def metrics(self, history: list[dict]) -> dict:
         """Final metrics with the predict-the-training-mean baselines."""
-        last = history[-1] if history else {"loss": None, "val_mse": None, "shape_rmse": None}
+        last = final(history, "loss", "val_mse", "shape_rmse")
         shape = self.held_labels[:, N_POSE : N_POSE + N_SHAPE].astype(np.float64)
         baseline = shape - self.mean[N_POSE : N_POSE + N_SHAPE]
         held_z = (self.held_labels - self.mean) / self.std

@@ -39,7 +39,16 @@ from voice2mesh.models.student import MobileNetV2
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.train.gan import data_summary, gan_data, gan_optimizers, gan_step, sampling
 from voice2mesh.train.gan_data import CHUNK, sample_batch
-from voice2mesh.train.loop import RUN_KEYS, Schedule, Task, Trained, fit, seeded, settings
+from voice2mesh.train.loop import (
+    RUN_KEYS,
+    Schedule,
+    Task,
+    Trained,
+    final,
+    fit,
+    seeded,
+    settings,
+)
 
 GAN_KEYS = ("lr", "betas", "noise", "crop_frames", "voice_crops", "flip")  # gan params used here
 
@@ -174,9 +183,8 @@ class UnsupervisedTask(Task):
     def metrics(self, history: list[dict]) -> dict:
         """Final losses, the held-out student-teacher MSE and the teacher's own spread."""
         _, spread = distill_mse(self.model, self.teacher, self.gan_data.val)
-        last = history[-1] if history else {}
         keys = ("student_loss", "param_loss", "kd_loss", "d_loss", "g_loss", "distill_mse")
-        return {k: last.get(k) for k in keys} | {
+        return final(history, *keys) | {
             "distill_mse_mean_baseline": spread,
             "kd_method": self.config["method"],
             "kd_weight": self.config["weight"],
