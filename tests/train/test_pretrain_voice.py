@@ -128,3 +128,19 @@ def test_the_model_round_trips_through_its_checkpoint(world, tmp_path: Path) -> 
     x = torch.from_numpy(np.array(store[0]).T.copy())[None]  # (1, 64, T)
     with torch.no_grad():
         torch.testing.assert_close(encoder(x), trained.model.encoder(x), rtol=0, atol=0)
+
+
+def test_a_state_saved_on_other_data_is_not_continued(world, tmp_path: Path, caplog) -> None:
+    """Same identities and counts, other features: the digest tells the runs apart."""
+    store, voices = world
+    state = tmp_path / "state.pt"
+    part = replace(TINY, iterations=20)
+    pretrain_voice(part, store, voices, schedule(part, state_path=state))
+    other = write_store(
+        tmp_path / "other",
+        [(store.index.identity[i], np.array(store[i]) + 0.5) for i in range(len(store))],
+    )
+    with caplog.at_level("WARNING"):
+        resumed = pretrain_voice(TINY, other, voices, schedule(TINY, state_path=state, resume=True))
+    assert "data.digest" in caplog.text
+    assert resumed.history == pretrain_voice(TINY, other, voices, schedule(TINY)).history

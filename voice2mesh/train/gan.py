@@ -38,7 +38,7 @@ from voice2mesh.config import GanParams
 from voice2mesh.models.gan import GanConfig, VoiceToFaceGan, perturb_embedding
 from voice2mesh.train.face_data import to_tensor, to_uint8
 from voice2mesh.train.gan_data import CHUNK, GanData, prepare_gan_data, sample_batch
-from voice2mesh.train.loop import Schedule, Task, Trained, final, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.voice_data import MIN_FRAMES
 
@@ -158,8 +158,8 @@ def sampling(cfg: GanParams, seed: int, batch_size: int) -> dict:
 
 def data_summary(data: GanData) -> dict:
     """What a GAN run trains on, for its resume fingerprint."""
-    n = {"faces": len(data.images), "voices": len(data.bank)}
-    return {"identities": list(data.speakers)} | n
+    arrays = (data.images, data.face_labels, data.bank, data.bank_labels, data.val)
+    return {"identities": list(data.speakers), "digest": digest(*arrays)}
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ configuration is ignored with a warning, and raising ``iterations`` continues a 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -63,11 +64,14 @@ class Task(ABC):
 
     @abstractmethod
     def data(self) -> dict[str, Any]:
-        """What the run trains on (identities, counts): a resume must see the same."""
+        """What the run trains on (identities, counts, a ``digest`` of the arrays): a resume
+        must see the same."""
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings, seed and data a resume state must have been saved with."""
-        return {"config": self.settings, "seed": self.seed, "data": self.data()}
+        if not hasattr(self, "_data"):  # the data do not change during a run: digest once
+            self._data = self.data()
+        return {"config": self.settings, "seed": self.seed, "data": self._data}
 
     @abstractmethod
     def step(self, step: int) -> dict[str, float]:
@@ -244,6 +248,17 @@ def fit(task: Task, schedule: Schedule) -> Trained:
     task.train_mode(False)
     metrics = task.metrics(history) | {"iterations": schedule.iterations}
     return Trained(task.model, history, metrics, task.meta())
+
+
+def digest(*arrays: np.ndarray | torch.Tensor) -> str:
+    """SHA-256 of the arrays' shapes, dtypes and bytes, in order: a resume state saved on other
+    data (other features, faces or labels of the same identities) is not continued."""
+    h = hashlib.sha256()
+    for array in arrays:
+        a = np.ascontiguousarray(array.detach().cpu().numpy() if torch.is_tensor(array) else array)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def final(history: list[dict], *keys: str) -> dict[str, Any]:

@@ -72,9 +72,6 @@ class PretrainVoice(SpeakerTask):
         self.optims = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
         self.settings = settings(cfg)
 
-    def data(self) -> dict:
-        return {"speakers": list(self.split.speakers), "n_train": len(self.split.train)}
-
     def step(self, step: int) -> dict[str, float]:
         x, y = self.batches[step]
         loss = F.cross_entropy(self.model(x.to(self.device)), y.to(self.device))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from voice2mesh.train.loop import Task
-from voice2mesh.train.voice_data import SpeakerSplit
+from voice2mesh.train.loop import Task, digest
+from voice2mesh.train.voice_data import CropBatches, SpeakerSplit
 
 
 class SpeakerTask(Task):
@@ -11,6 +11,13 @@ class SpeakerTask(Task):
     the identities, its metrics count the utterances."""
 
     split: SpeakerSplit
+    batches: CropBatches
+    val: list
+
+    def data(self) -> dict:
+        frames = [*self.batches.utterances, *self.val]
+        arrays = digest(*frames, self.split.train_labels, self.split.val_labels)
+        return {"identities": list(self.split.speakers), "digest": arrays}
 
     def meta(self) -> dict:
         return {"identities": list(self.split.speakers)}

@@ -33,7 +33,7 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.config import FaceModelParams, SupervisedParams
 from voice2mesh.models.supervised import SupervisedVoice2Mesh
-from voice2mesh.train.loop import Schedule, Trained, final, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.speaker_task import SpeakerTask
 from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
@@ -114,7 +114,7 @@ class SupervisedTask(SpeakerTask):
         self.cfg, self.seed, self.device, self.n_expression = cfg, seed, device, ke
 
     def data(self) -> dict:
-        return {"identities": list(self.split.speakers), "n_train": len(self.split.train)}
+        return super().data() | {"targets": digest(self.targets)}
 
     def step(self, step: int) -> dict[str, float]:
         x, labels = self.batches[step]

@@ -28,7 +28,7 @@ from voice2mesh.config import TeacherParams
 from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.teacher import Teacher
-from voice2mesh.train.loop import Schedule, Task, Trained, final, fit, seeded, settings
+from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
 
 
 def _whitening(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +107,7 @@ class TeacherTask(Task):
         self.cfg, self.seed, self.device = cfg, seed, device
 
     def data(self) -> dict:
-        return {"n_train": len(self.train_rows), "label_mean": self.mean.round(6).tolist()}
+        return {"n_train": len(self.train_rows), "digest": digest(self.crops, self.targets)}
 
     def step(self, step: int) -> dict[str, float]:
         rng = np.random.default_rng([self.seed, step])
