@@ -15,6 +15,7 @@ from stages import (
     fit3dmm,
     fit3dmm_truth,
     intersect,
+    kd_ablation,
     landmarks,
     pretrain_teacher,
     pretrain_voice,
@@ -22,7 +23,6 @@ from stages import (
     synthesize,
     train_gan,
     train_supervised,
-    train_unsupervised,
 )
 from voice2mesh.audio import FeatureStore
 from voice2mesh.config import (
@@ -145,7 +145,7 @@ def run_model_stages(params: Params, m: Path) -> None:
     pretrain_teacher.run(params, m / "pretrain_teacher.json", plots / "teacher.csv", quiet=True)
     train_gan.run(params, m / "train_gan.json", plots / "gan.csv", quiet=True)
     for method in REGISTRY:
-        train_unsupervised.run(params, method, True, m / "kd_ablation", plots / "kd_ablation")
+        kd_ablation.run(params, method, True, m / "kd_ablation", plots / "kd_ablation")
     evaluate.run(params, m / "evaluate.json", quiet=True)
     report.run(params, m / "evaluate.json")
 

@@ -32,7 +32,7 @@ from voice2mesh.train.unsupervised import kd_config, train_unsupervised
 METRICS, PLOTS = Path("metrics/kd_ablation"), Path("reports/plots/kd_ablation")
 COLUMNS = ["step", "student_loss", "param_loss", "kd_loss", "d_loss", "g_loss", "distill_mse"]
 
-log = logging.getLogger("stages.train_unsupervised")
+log = logging.getLogger("stages.kd_ablation")
 
 
 def run(
