@@ -45,3 +45,18 @@ def test_model_rows_name_their_stage_and_files():
 def test_unknown_rows_are_named():
     with pytest.raises(ValueError, match="no evaluation row 'supervized'"):
         row("supervized")
+
+
+def test_every_row_stage_is_a_dvc_stage():
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    names = {
+        f"{name}@{item}" if "foreach" in spec else name
+        for name, spec in stages.items()
+        for item in spec.get("foreach", [None])
+    }
+    params = Params()
+    for r, _ in predicting_rows(params):
+        assert r.stage(params) in names, r.name
