@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import json
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from voice2mesh.facemodel.synthetic import build_synthetic_model
 from voice2mesh.render import render
 from voice2mesh.synth.spec import SynthParams
 from voice2mesh.synth.truth import read_truth
+from voice2mesh.synth.voice_traits import COUPLED_TRAITS, VoiceIdentity
 from voice2mesh.synth.world import clear_world
 
 TINY = SynthParams(
@@ -120,6 +122,18 @@ def test_truth_is_consistent(world):
     assert (truth.images.yaw.abs() <= TINY.nuisance.yaw + 1e-3).all()
     assert set(truth.utterances.name) == set(truth.identities.query("has_voice").name)
     assert set(truth.voices.name) == set(truth.identities.query("has_voice").name)
+
+
+def test_voices_table_and_metrics_report_the_voice_face_links(world):
+    voices = read_truth(world / "truth").voices
+    assert list(voices.columns) == ["name", *(f.name for f in fields(VoiceIdentity))]
+    assert {c for c in voices.columns if c.startswith("z_")} == {f"z_{t}" for t in COUPLED_TRAITS}
+    summary = json.loads((world.parent / "counts.json").read_text())
+    assert summary["voice_coupling"] == TINY.voice_coupling == 1.0
+    assert set(summary["voice_face_links"]) == set(COUPLED_TRAITS)
+    for trait, link in summary["voice_face_links"].items():
+        assert link["target_r"] == link["literature_r"] == COUPLED_TRAITS[trait].rho
+        assert -1.0 <= link["measured_r"] <= 1.0
 
 
 def test_deterministic_and_independent_of_workers(world, tmp_path):

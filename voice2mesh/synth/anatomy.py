@@ -1,23 +1,25 @@
-"""Face measurements that drive the synthetic voices (and that tests regress voices onto).
+"""Face measurements of the true faces: what the voice links read, and a few more.
 
 Each measurement is computed from true neutral vertices through the model's 68 landmarks and
 measurement pairs, so it is defined for any ``MorphableModel``:
 
 | key         | definition (ibug landmarks 0-based)                                    |
 |-------------|------------------------------------------------------------------------|
-| face_width  | bizygomatic width (the ``mid`` pair, cheekbones) / OICD                 |
-| face_length | nasion (27) to chin (8), mm                                             |
-| jaw_width   | width at the jaw / ear junctions (the ``ear`` pair) / OICD              |
-| nose_size   | nose length 27→33 plus tip protrusion (30) in front of the eye corners  |
-| chin        | lower-lip centre (57) to chin (8), mm                                   |
-| cheek       | lower-cheek width at mouth level (the ``cheek`` pair) / OICD            |
 | face_size   | geometric mean of OICD, bizygomatic width and face_length, mm           |
+| face_length | nasion (27) to chin (8), mm                                             |
+| nose_size   | nose length 27→33 plus tip protrusion (30) in front of the eye corners  |
+| face_width  | bizygomatic width (the ``mid`` pair, cheekbones) / OICD                 |
+| jaw_width   | width at the jaw / ear junctions (the ``ear`` pair) / OICD              |
+| cheek       | lower-cheek width at mouth level (the ``cheek`` pair) / OICD            |
+| chin        | lower-lip centre (57) to chin (8), mm                                   |
 
-The three widths are *proportions* (divided by the outer interocular distance, OICD), the
-quantities the paper's ARE measures: an absolute width mostly repeats overall size, which
-``face_size`` already carries and which every ratio metric scales away. Coupling voices to
-absolute widths made the voice predict scale but not proportions, so no voice model, not even
-one reading the true voice parameters, could beat the gender mean face on ARE.
+The first three are the anatomy behind the voice links (``voice_traits.COUPLED_TRAITS``): face
+length and size, with the head, set the vocal-tract length; face size, standing in for body
+size and so larynx size, weakly sets F0; the nose and nasal cavity set the nasal resonance.
+The others drive no voice trait; the widths
+are divided by the outer interocular distance (OICD) so that they describe the face's
+proportions instead of repeating its size. All seven are kept in the truth tables
+(``identities.csv``, ``z_*`` columns) so analyses can check what voices do and do not carry.
 
 ``within_gender_z`` standardises them per gender, so that a voice driven by them carries no
 gender information beyond what gender itself shifts.

@@ -7,8 +7,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
+
+from voice2mesh.config.schema import Range, Section
+
+# synth.voice_coupling multiplies each voice-face link's literature within-sex r; at
+# 1 / min |r| (f0_hz's -0.12 in voice_traits.COUPLED_TRAITS) every link reaches r = 1.
+MAX_VOICE_COUPLING = 1 / 0.12
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class ImageNuisance:
 
 
 @dataclass(frozen=True)
-class SynthParams:
+class SynthParams(Section):
     """The synthetic Voxceleb-3D world (docs/synthetic_world.md)."""
 
     root: str = "data/synthetic"  # output folder
@@ -38,15 +45,15 @@ class SynthParams:
     duration_s: tuple[float, float] = (3.0, 8.0)  # utterance length range
     image_size: int = 128  # JPEG side in pixels
     landmark_noise_px: float = 1.5  # simulated detector noise on the .pts landmarks
-    voice_coupling: float = 0.8  # share of voice-trait variance explained by face geometry
+    # Scale on every voice-face link's literature r (voice_traits): 0 none, 1 the literature.
+    voice_coupling: Annotated[float, Range(0.0, MAX_VOICE_COUPLING)] = 1.0
     jpeg_quality: int = 92
     workers: int = 2  # processes; the output does not depend on it
     preview_identities: int = 6  # rows of reports/figures/synthetic_world.png
     nuisance: ImageNuisance = field(default_factory=ImageNuisance)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.voice_coupling <= 1.0:
-            raise ValueError(f"synth.voice_coupling must be in [0, 1], got {self.voice_coupling}")
+        super().__post_init__()  # the Annotated ranges
         if self.voice_only + self.face_only >= self.n_identities:
             raise ValueError("synth.voice_only + synth.face_only must be < synth.n_identities")
         for name in (

@@ -1,50 +1,56 @@
-"""Anatomy → voice: per-speaker voice traits driven by face geometry.
+"""Anatomy → voice: per-speaker voice traits, three of them linked to the anatomy producing them.
 
-Every coupled trait ``t`` reads a fixed combination ``a_t = Σ_k w_tk · anatomy_z[k]`` of
+Each coupled trait ``t`` reads a fixed combination ``a_t = Σ_k w_tk · anatomy_z[k]`` of
 within-gender face z-scores (``voice2mesh.synth.anatomy``), standardised to unit variance, and
 gets the within-gender z-score
 
-    z_t = sqrt(c) · a_t + sqrt(1 - c) · e_t,        e_t ~ N(0, 1) identity noise,
+    z_t = r_t · a_t + sqrt(1 - r_t²) · e_t,     r_t = sign(ρ_t) · min(1, c · |ρ_t|),
 
-with ``c = voice_coupling`` in [0, 1]. The trait's within-gender spread is the same for every
-``c``; the share of it explained by the face is ``c``. The trait value is the gender's mean
-plus ``sd · z_t`` (on a log scale for F0 and vocal-tract length). Gender shifts the means
-whatever ``c`` is, so at ``c = 0`` a voice tells its gender and nothing else about the face.
+with ``e_t ~ N(0, 1)`` identity noise, ``ρ_t`` the within-sex correlation the literature reports
+for the link and ``c = voice_coupling`` (``synth.voice_coupling``) a scale on all links at once:
+0 is no link, 1 the literature, ``MAX_VOICE_COUPLING = 1 / min |ρ_t|`` every link at r = 1. The
+trait's within-gender spread is the same for every ``c``. Its value is the gender's mean plus
+``sd · z_t`` (on a log scale for F0 and vocal-tract length), clipped to ±3 sd and hard limits.
+Gender shifts the means whatever ``c`` is, so at ``c = 0`` a voice tells its gender only.
 
-| trait            | driver a_t (weights on z)          | male / female mean | within-gender sd |
-|------------------|------------------------------------|--------------------|------------------|
-| vtl_cm           | +0.8 face_length +0.6 face_size    | 17.0 / 14.5 cm     | 6 % (log)        |
-| f0_hz            | −0.8 face_size −0.6 face_width     | 115 / 210 Hz       | 2 semitones      |
-| nasality         | +1.0 nose_size                     | 0.25 / 0.30        | 0.12             |
-| spectral_tilt_db | +1.0 jaw_width                     | −9 / −10.5 dB/oct  | 1.5 dB/oct       |
-| breathiness      | −1.0 chin                          | 0.25 / 0.35        | 0.12             |
-| f0_range         | +1.0 cheek                         | 5 / 6 semitones    | 1.5 semitones    |
+| trait    | driver a_t                      | ρ     | range        | sources                      |
+|----------|---------------------------------|-------|--------------|------------------------------|
+| vtl_cm   | 0.8 face_length + 0.6 face_size | +0.30 | [0.2, 0.4]   | Pisanski 2014; Fitch 1997/99 |
+| f0_hz    | 1.0 face_size                   | −0.12 | [−0.25, 0.0] | Pisanski 2014; Titze 1994    |
+| nasality | 1.0 nose_size                   | +0.20 | [0.1, 0.3]   | Stevens 1998 (mechanism)     |
 
-Jitter, shimmer and speaking rate are identity noise only (not coupled to the face).
+The correlation r_t each coupling gives (it clamps at |r| = 1):
 
-Physiology behind the choices (loosely):
+| c        | 0 | 0.5   | 1     | 2     | 4     | max = 1 / 0.12 ≈ 8.33 |
+|----------|---|-------|-------|-------|-------|-----------------------|
+| vtl_cm   | 0 | +0.15 | +0.30 | +0.60 | +1    | +1                    |
+| f0_hz    | 0 | −0.06 | −0.12 | −0.24 | −0.48 | −1                    |
+| nasality | 0 | +0.10 | +0.20 | +0.40 | +0.80 | +1                    |
 
-* Vocal-tract length scales with body and head size, and formant frequencies scale with
-  ``1 / VTL`` (quarter-wave tube, F_n = (2n − 1) c / 4L): Fitch 1997, "Vocal tract length and
-  formant frequency dispersion correlate with body size in rhesus macaques"; Fitch & Giedd 1999
-  (MRI of 129 humans: VTL ≈ 17 cm in adult men, ≈ 14.5 cm in women); Pisanski et al. 2014
-  (meta-analysis: formants predict height within sex, r ≈ −0.3). Face length is the facial
-  dimension closest to the pharynx + oral-cavity length.
-* F0 ∝ (1 / vocal-fold length) · sqrt(tension / density) (Titze 1989, 1994). Men's ≈ 60 %
-  longer folds give the ≈ 10-semitone gender gap; within a sex, larynx size follows body size and
-  androgen-linked facial breadth only weakly (Pisanski et al. 2014: |r| ≈ 0.1–0.2). Here the
-  effect is "weak" in size: a 2-semitone spread against a 10.5-semitone gender shift.
-* Nasality: a larger nose / nasal cavity couples a larger, lower-resonance side branch (nasal
-  pole-zero pair, wider F1), e.g. Stevens 1998, *Acoustic Phonetics*, ch. 6.
-* Spectral tilt, breathiness and F0 range from jaw, chin and cheek are *synthetic conventions*
-  (a wider jaw ↔ wider mouth opening ↔ stronger high frequencies; a receding chin ↔ breathier,
-  incomplete glottal closure, cf. Hanson 1997 on breathiness and tilt; fuller cheeks ↔ livelier
-  prosody), chosen so every facial measurement leaves a trace that utterance-level voice
-  statistics (formant spacing, log-F0 mean and spread, spectral slope, noise level) can pick up.
+Sources and mechanisms:
 
-The anatomy z-scores are often correlated (face_size contains face_length and face_width). Pass
-``anatomy_corr`` (``anatomy_correlation`` of the population) so each ``a_t`` has unit variance
-exactly; without it the weights are normalised as if the z-scores were uncorrelated.
+* ``vtl_cm``: formants follow ``1 / VTL`` (quarter-wave tube, F_n = (2n − 1) c / 4L; the speech
+  synthesiser scales its formant table by ``17.5 / vtl_cm``), and the tract grows with head and
+  body size (Fitch 1997, J. Acoust. Soc. Am. 102; Fitch & Giedd 1999, J. Acoust. Soc. Am. 106:
+  MRI of 129 people, VTL ≈ 17 cm in adult men, ≈ 14.5 cm in women). Within sex, formant
+  measures predict height at r ≈ −0.3 (Pisanski et al. 2014, Animal Behaviour 95, meta-
+  analysis), i.e. ≈ +0.3 for VTL. Face length is the facial dimension closest to the pharynx
+  plus oral-cavity length.
+* ``f0_hz``: F0 ∝ (1 / vocal-fold length) · sqrt(tension / density) (Titze 1994, *Principles of
+  Voice Production*); men's longer folds give the ≈ 10-semitone gender gap, but within a sex
+  larynx size follows body size only weakly: F0 explains < 2 % of height variance (Pisanski et
+  al. 2014), so ρ = −0.12.
+* ``nasality``: a larger nose and nasal cavity make a larger, lower-resonance side branch
+  (nasal pole-zero pair, wider F1; Stevens 1998, *Acoustic Phonetics*, ch. 6). No within-sex
+  correlation has been published for this link, so it takes the middle of the 0.1–0.3 band the
+  voice–body literature reports.
+
+Spectral tilt, breathiness, F0 range, jitter, shimmer and speaking rate are identity noise only:
+gender means and within-gender spreads as in ``IDENTITY_TRAITS``, nothing from the face.
+
+The anatomy z-scores are correlated (face_size contains face_length). Pass ``anatomy_corr``
+(``anatomy_correlation`` of the population) so each ``a_t`` has unit variance exactly; without
+it the weights are normalised as if the z-scores were uncorrelated.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ import numpy as np
 
 from voice2mesh import portable as pm
 from voice2mesh.synth.anatomy import ANATOMY_KEYS
+from voice2mesh.synth.spec import MAX_VOICE_COUPLING
 
 GENDERS = ("male", "female")
 _SEMITONE = 0.6931471805599453 / 12  # ln(2) / 12: a semitone in natural-log units
@@ -63,32 +70,75 @@ Z_CLIP = 3.0  # trait z-scores are clipped to ±3 sd so no voice leaves the huma
 
 
 @dataclass(frozen=True)
-class TraitSpec:
-    """How one coupled trait follows the face (see the table in the module docstring)."""
+class Spread:
+    """A trait's population: gender means and within-gender spread."""
 
-    weights: Mapping[str, float]  # anatomy key -> weight before standardisation
-    male: float  # male population mean
-    female: float  # female population mean
+    male: float  # male mean (median when log_scale)
+    female: float  # female mean (median when log_scale)
     sd: float  # within-gender sd: trait units, or natural-log units when log_scale
     log_scale: bool = False  # value = mean · exp(sd · z) instead of mean + sd · z
     lo: float = -np.inf  # hard limits after the z clip
     hi: float = np.inf
 
+    def value(self, gender: str, z: float) -> float:
+        """The trait value of a speaker of ``gender`` at within-gender z-score ``z``."""
+        zc = float(np.clip(z, -Z_CLIP, Z_CLIP))
+        mean = self.female if gender == "female" else self.male
+        value = mean * pm.exp(self.sd * zc) if self.log_scale else mean + self.sd * zc
+        return float(np.clip(value, self.lo, self.hi))
 
-COUPLED_TRAITS: dict[str, TraitSpec] = {
-    "vtl_cm": TraitSpec({"face_length": 0.8, "face_size": 0.6}, 17.0, 14.5, 0.06, True),
-    "f0_hz": TraitSpec(
-        {"face_size": -0.8, "face_width": -0.6}, 115.0, 210.0, 2.0 * _SEMITONE, True
+
+@dataclass(frozen=True)
+class Link:
+    """One voice-face link (see the table in the module docstring)."""
+
+    weights: Mapping[str, float]  # anatomy key -> weight before standardisation
+    rho: float  # the literature's within-sex correlation of trait and driver
+    rho_range: tuple[float, float]  # the range the cited sources span
+    source: str  # short citation
+    spread: Spread
+
+    @property
+    def driver(self) -> str:
+        """The driver as text, e.g. ``"0.8 face_length + 0.6 face_size"``."""
+        text = " + ".join(f"{w:.1f} {k}" for k, w in self.weights.items())
+        return text.replace("+ -", "- ")
+
+
+COUPLED_TRAITS: dict[str, Link] = {
+    "vtl_cm": Link(
+        {"face_length": 0.8, "face_size": 0.6},
+        0.30,
+        (0.2, 0.4),
+        "Pisanski et al. 2014 (meta-analysis, formants vs height within sex); Fitch & Giedd "
+        "1999; Fitch 1997",
+        Spread(17.0, 14.5, 0.06, log_scale=True),
     ),
-    "nasality": TraitSpec({"nose_size": 1.0}, 0.25, 0.30, 0.12, lo=0.0, hi=1.0),
-    "spectral_tilt_db": TraitSpec({"jaw_width": 1.0}, -9.0, -10.5, 1.5, lo=-16.0, hi=-4.0),
-    "breathiness": TraitSpec({"chin": -1.0}, 0.25, 0.35, 0.12, lo=0.0, hi=1.0),
-    "f0_range": TraitSpec({"cheek": 1.0}, 5.0, 6.0, 1.5, lo=1.5, hi=12.0),
+    "f0_hz": Link(
+        {"face_size": 1.0},
+        -0.12,
+        (-0.25, 0.0),
+        "Pisanski et al. 2014 (F0 explains < 2 % of height variance within sex); Titze 1994",
+        Spread(115.0, 210.0, 2.0 * _SEMITONE, log_scale=True),
+    ),
+    "nasality": Link(
+        {"nose_size": 1.0},
+        0.20,
+        (0.1, 0.3),
+        "Stevens 1998 ch. 6 (mechanism); no published within-sex r: middle of the 0.1-0.3 "
+        "voice-body band",
+        Spread(0.25, 0.30, 0.12, lo=0.0, hi=1.0),
+    ),
 }
-# Identity-only traits: (male median, female median, sd of log) and limits.
-_JITTER = (0.008, 0.010, 0.3, 0.002, 0.03)  # relative period perturbation (sd per cycle)
-_SHIMMER = (0.045, 0.050, 0.3, 0.01, 0.15)  # relative amplitude perturbation (sd per cycle)
-_RATE = (4.6, 4.4, 0.5, 3.0, 6.5)  # syllables per second (linear sd)
+# Identity noise only, drawn after the coupled traits' e_t in this order.
+IDENTITY_TRAITS: dict[str, Spread] = {
+    "spectral_tilt_db": Spread(-9.0, -10.5, 1.5, lo=-16.0, hi=-4.0),  # dB/octave
+    "breathiness": Spread(0.25, 0.35, 0.12, lo=0.0, hi=1.0),
+    "f0_range": Spread(5.0, 6.0, 1.5, lo=1.5, hi=12.0),  # semitones
+    "jitter": Spread(0.008, 0.010, 0.3, log_scale=True, lo=0.002, hi=0.03),
+    "shimmer": Spread(0.045, 0.050, 0.3, log_scale=True, lo=0.01, hi=0.15),
+    "speaking_rate": Spread(4.6, 4.4, 0.5, lo=3.0, hi=6.5),  # syllables per second
+}
 
 
 @dataclass(frozen=True)
@@ -107,8 +157,8 @@ class VoiceIdentity:
         shimmer: sd of the relative cycle-to-cycle amplitude perturbation.
         f0_range: prosodic pitch range in semitones (accent size, declination).
         speaking_rate: syllables per second of running speech.
-        z_vtl_cm, z_f0_hz, z_nasality, z_spectral_tilt_db, z_breathiness, z_f0_range:
-            within-gender z-score of each coupled trait (before the ±3 clip); see ``trait_z``.
+        z_vtl_cm, z_f0_hz, z_nasality: within-gender z-score of each coupled trait (before the
+            ±3 clip); see ``trait_z``.
 
     Every field is a plain str or float, so ``dataclasses.asdict`` is a flat truth-file row.
     """
@@ -126,14 +176,16 @@ class VoiceIdentity:
     z_vtl_cm: float = 0.0
     z_f0_hz: float = 0.0
     z_nasality: float = 0.0
-    z_spectral_tilt_db: float = 0.0
-    z_breathiness: float = 0.0
-    z_f0_range: float = 0.0
 
     @property
     def trait_z(self) -> dict[str, float]:
         """``{trait: within-gender z}`` for every key of ``COUPLED_TRAITS``."""
         return {name: getattr(self, f"z_{name}") for name in COUPLED_TRAITS}
+
+
+def link_r(rho: float, coupling: float) -> float:
+    """A link's correlation at coupling ``c``: ``sign(ρ) · min(1, c · |ρ|)``."""
+    return float(np.sign(rho) * min(1.0, coupling * abs(rho)))
 
 
 def anatomy_correlation(anatomy_z: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -177,8 +229,8 @@ def trait_drivers(
             f"ANATOMY_KEYS order {ANATOMY_KEYS}, got shape {corr.shape}"
         )
     out = {}
-    for name, spec in COUPLED_TRAITS.items():
-        w = np.array([spec.weights.get(k, 0.0) for k in ANATOMY_KEYS])  # (7,)
+    for name, link in COUPLED_TRAITS.items():
+        w = np.array([link.weights.get(k, 0.0) for k in ANATOMY_KEYS])  # (7,)
         variance = (w[:, None] * corr * w[None, :]).sum()  # w·corr·w without BLAS (see above)
         out[name] = float((w * z).sum() / np.sqrt(variance))
     return out
@@ -193,13 +245,14 @@ def voice_identity(
 ) -> VoiceIdentity:
     """Draw one speaker's voice from their face (mapping in the module docstring).
 
-    The generator is consumed in a fixed order whatever ``coupling`` is, so one seed gives the
-    same identity noise at every coupling and a coupling sweep changes voices smoothly.
+    The generator is consumed identically whatever ``coupling`` is (one draw of every trait's
+    identity noise, in a fixed order), so one seed gives the same noise at every coupling and a
+    coupling sweep changes voices smoothly.
 
     Args:
         anatomy_z: ``{key: z}`` within-gender z-scores of the true face measurements.
         gender: "male" or "female".
-        coupling: share of each coupled trait's within-gender variance explained by the face.
+        coupling: scale on every link's literature r, in [0, ``MAX_VOICE_COUPLING``].
         rng: the identity's generator.
         anatomy_corr: optional (7, 7) correlation of the population's z-scores.
 
@@ -208,34 +261,23 @@ def voice_identity(
     """
     if gender not in GENDERS:
         raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
-    if not 0.0 <= coupling <= 1.0:
-        raise ValueError(f"voice coupling must lie in [0, 1], got {coupling}")
+    if not 0.0 <= coupling <= MAX_VOICE_COUPLING:
+        raise ValueError(
+            f"voice coupling must lie in [0, {MAX_VOICE_COUPLING:.4g}] (1 / the weakest link's "
+            f"literature |r|), got {coupling}"
+        )
     drivers = trait_drivers(anatomy_z, anatomy_corr)
-    noise = rng.standard_normal(len(COUPLED_TRAITS))  # e_t, drawn before anything else
-    extra = rng.standard_normal(3)  # jitter, shimmer, speaking rate
-    female = gender == "female"
+    noise = pm.standard_normal(rng, len(COUPLED_TRAITS) + len(IDENTITY_TRAITS))  # fixed order
+    coupled_noise, identity_noise = np.split(noise, [len(COUPLED_TRAITS)])
     values = {}
-    for (name, spec), e in zip(COUPLED_TRAITS.items(), noise, strict=True):
-        z = np.sqrt(coupling) * drivers[name] + np.sqrt(1.0 - coupling) * e
+    for (name, link), e in zip(COUPLED_TRAITS.items(), coupled_noise, strict=True):
+        r = link_r(link.rho, coupling)
+        z = r * drivers[name] + np.sqrt(max(0.0, 1.0 - r * r)) * float(e)
         values[f"z_{name}"] = float(z)
-        zc = float(np.clip(z, -Z_CLIP, Z_CLIP))
-        mean = spec.female if female else spec.male
-        value = mean * pm.exp(spec.sd * zc) if spec.log_scale else mean + spec.sd * zc
-        values[name] = float(np.clip(value, spec.lo, spec.hi))
-
-    def lognormal(spec: tuple[float, ...], e: float) -> float:
-        median = spec[1] if female else spec[0]
-        return float(np.clip(median * pm.exp(spec[2] * np.clip(e, -Z_CLIP, Z_CLIP)), *spec[3:]))
-
-    rate_mean = _RATE[1] if female else _RATE[0]
-    rate = float(np.clip(rate_mean + _RATE[2] * np.clip(extra[2], -Z_CLIP, Z_CLIP), *_RATE[3:]))
-    return VoiceIdentity(
-        gender=gender,
-        jitter=lognormal(_JITTER, extra[0]),
-        shimmer=lognormal(_SHIMMER, extra[1]),
-        speaking_rate=rate,
-        **values,
-    )
+        values[name] = link.spread.value(gender, z)
+    for (name, spread), e in zip(IDENTITY_TRAITS.items(), identity_noise, strict=True):
+        values[name] = spread.value(gender, float(e))
+    return VoiceIdentity(gender=gender, **values)
 
 
 def _check_keys(anatomy_z: Mapping[str, object]) -> None:

@@ -188,7 +188,7 @@ def generate_world(
         The identities and one result dict per identity (images, utterances, voice traits).
     """
     identities = plan_identities(model, spec, seed)
-    # Correlation of the anatomy drivers, so each voice trait's geometric share is exactly c.
+    # Correlation of the anatomy z-scores, so each link driver a_t has unit variance exactly.
     corr = anatomy_correlation(
         {k: np.array([i.anatomy_z[k] for i in identities]) for k in identities[0].anatomy_z}
     )
