@@ -1,9 +1,10 @@
-"""Stage ``intersect``: VoxCeleb1 ∩ VGGFace identities, split A–E test / F–Z train.
+"""Stage ``intersect``: VoxCeleb1 ∩ VGGFace identities, split A–E test / F–Z train + val.
 
 Reads:  params ``intersect``; ``vox1_meta.csv``, the wav tree and the face folders.
 Writes: ``data/manifest/`` (identities, voices, faces, dropped, malformed tables; see
-        ``voice2mesh.data.manifest``) and ``metrics/intersect.json`` (counts per split and
-        modality, dropped items per reason).
+        ``voice2mesh.data.manifest``) and ``metrics/intersect.json`` (counts per split —
+        train, val (``intersect.val_fraction`` of F–Z, by gender), test — and modality, dropped
+        items per reason).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def run(cfg: IntersectParams, metrics: Path = METRICS) -> dict:
         unreadable,
         faces,
         test_initials=cfg.test_initials,
+        val_fraction=cfg.val_fraction,
         unknown_ids=cfg.unknown_ids,
         meta_path=str(meta_path),
     )

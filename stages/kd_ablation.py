@@ -1,15 +1,18 @@
-"""Stage ``kd_ablation@<method>``: joint GAN + student training with one KD method.
+"""Stage ``kd_ablation@<method>``: joint GAN + student training with one KD method, per seed.
 
-One model per ``distill.REGISTRY`` key (Table 5); the unsupervised row of Tables 1-4 is the
-model of ``kd.method`` (the paper's: pkt), so choosing another method retrains nothing.
+One model per ``distill.REGISTRY`` key and seed (Table 5); the unsupervised row of Tables 1-4
+is the model of ``kd.method`` (the paper's: pkt), so choosing another method retrains nothing.
 
-Reads:  params ``kd`` (not ``kd.method``), ``gan``, ``seed``, ``device``, ``face_model``,
-        ``intersect.out``, ``features.out``, ``fit3dmm.out``, ``landmarks.out``,
-        ``teacher.out``; the manifests, features, the training faces (teacher crops, 64 x 64),
-        ``models/gan_baseline.pt`` and ``models/teacher.pt``.
-Writes: ``<kd.out>/<method>.pt`` (an ``unsupervised`` model), its resume state
-        ``<kd.resume_state>/<method>.pt``, ``metrics/kd_ablation/<method>.json`` and
-        ``reports/plots/kd_ablation/<method>.csv``.
+Reads:  params ``kd`` (not ``kd.method``), ``gan``, ``seed``, ``n_seeds``, ``device``,
+        ``face_model``, ``intersect.out``, ``features.out``, ``fit3dmm.out``,
+        ``landmarks.out``, ``teacher.out``; the manifests, features, the training faces
+        (teacher crops, 64 x 64), the one teacher ``models/teacher.pt`` and, for seed ``k``,
+        the GAN ``models/gan_baseline/seed_<k>.pt``.
+Writes: ``<kd.out>/<method>/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds`` (an
+        ``unsupervised`` model; nothing else in the folder), their resume states
+        ``<kd.resume_state>/<method>/seed_<k>.pt``, ``metrics/kd_ablation/<method>.json`` (per
+        seed and mean over seeds) and ``reports/plots/kd_ablation/<method>.csv`` (a leading
+        seed column).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import load_model, save_model
 from voice2mesh.config import KD_METHODS, Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
-from voice2mesh.io import write_json, write_rows
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.loop import Schedule
+from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 from voice2mesh.train.unsupervised import kd_config, train_unsupervised
 
@@ -42,7 +45,8 @@ def run(
     metrics_dir: Path = METRICS,
     plots_dir: Path = PLOTS,
 ) -> dict:
-    """Train ``method``'s model; write it, its metrics and its curve."""
+    """Train ``method``'s model once per seed (seed k from the GAN of seed k); write the models,
+    their metrics and curves."""
     kd = params.kd
     device = training_device(params.device)
     inputs = (
@@ -51,19 +55,24 @@ def run(
         gan_faces(build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)),
     )
     teacher = load_model(params.teacher.out, device, ("teacher",), "the unsupervised training")
-    schedule = Schedule.of(
-        kd, params.seed, device, f"kd_ablation@{method}", quiet, kd.state_path(method)
-    )
     config = (kd, params.gan, method, params.face_model)
-    trained = train_unsupervised(config, inputs, (params.gan.out, teacher), schedule)
-    used = {"seed": params.seed, "face_model": as_dict(params.face_model)}
     own = kd_config(kd, params.gan, method)
-    save_model(kd.model_path(method), "unsupervised", trained.model, own, used, trained.meta)
-    out = trained.metrics
-    log.info("%s: held-out student-teacher MSE %s", kd.model_path(method), out["distill_mse"])
-    write_json(metrics_dir / f"{method}.json", out)
-    write_rows(plots_dir / f"{method}.csv", trained.history, COLUMNS)
-    return out
+    used = {"face_model": as_dict(params.face_model)}
+
+    def train(seed: int, path: Path) -> Trained:
+        name = f"kd_ablation@{method} seed {seed}"
+        schedule = Schedule.of(kd, seed, device, name, quiet, kd.state_path(method, seed))
+        models = (params.gan.model_path(seed), teacher)
+        trained = train_unsupervised(config, inputs, models, schedule)
+        save_model(path, "unsupervised", trained.model, own, {"seed": seed} | used, trained.meta)
+        out = trained.metrics
+        log.info(
+            "%s: held-out student-teacher MSE %s", kd.model_path(method, seed), out["distill_mse"]
+        )
+        return trained
+
+    runs = train_seeds(params.train_seeds, kd.model_folder(method), train)
+    return write_summary(runs, metrics_dir / f"{method}.json", plots_dir / f"{method}.csv", COLUMNS)
 
 
 def _method_option(parser: argparse.ArgumentParser) -> None:

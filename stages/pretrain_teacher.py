@@ -39,7 +39,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     p = params.teacher
     device = training_device(params.device)
     data = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
-    holdout = data.splits != "train"
+    holdout = data.splits == "val"  # the validation identities; test (A–E) is never read
     used = {"seed": params.seed, "face_model": as_dict(params.face_model)}
     if p.checkpoint is not None:
         if p.param_mean_std is None:

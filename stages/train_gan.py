@@ -1,13 +1,16 @@
-"""Stage ``train_gan``: Wen et al.'s voice -> face GAN (the paper's baseline generator).
+"""Stage ``train_gan``: Wen et al.'s voice -> face GAN (the paper's baseline generator), per seed.
 
-Reads:  params ``gan``, ``seed``, ``device``, ``intersect.out``, ``features.out``,
+Reads:  params ``gan``, ``seed``, ``n_seeds``, ``device``, ``intersect.out``, ``features.out``,
         ``fit3dmm.out``, ``landmarks.out``, ``pretrain_voice.out``; the manifests, features,
-        the training faces (cut and framed as the teacher's crops, 64 x 64) and the encoder.
-Writes: ``models/gan_baseline.pt`` (a ``gan`` model: encoder + GAN, identities), its resume
-        state ``gan.resume_state``, ``metrics/train_gan.json`` (final losses, discriminator and
-        identity accuracies vs chance, counts), ``reports/plots/train_gan.csv`` and
-        ``reports/figures/gan_samples.png`` (test speakers: a real face, then faces generated
-        from their utterances).
+        the training faces (cut and framed as the teacher's crops, 64 x 64) and, for seed
+        ``k``, the voice encoder ``models/voice_encoder/seed_<k>.pt``.
+Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds`` (a
+        ``gan`` model: encoder + GAN, identities; nothing else in the folder), their resume
+        states ``<gan.resume_state>/seed_<k>.pt``, ``metrics/train_gan.json`` (per seed and
+        mean over seeds: final losses, discriminator and identity accuracies vs chance,
+        counts), ``reports/plots/train_gan.csv`` (a leading seed column) and
+        ``reports/figures/gan_samples.png`` (the first seed's GAN; held-out speakers: a real
+        face, then faces generated from their utterances).
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
-from voice2mesh.io import write_json, write_rows
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.gan import train_gan
-from voice2mesh.train.loop import Schedule
+from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 
 METRICS = Path("metrics/train_gan.json")
@@ -35,26 +38,32 @@ log = logging.getLogger("stages.train_gan")
 
 
 def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool = False) -> dict:
-    """Train the GAN on the training identities; write model, metrics, curve, samples."""
+    """Train the GAN on the training identities, once per seed (seed k on the voice encoder of
+    seed k); write the models, metrics, curves and the first seed's samples."""
     p = params.gan
     device = training_device(params.device)
     manifests = read_manifests(Path(params.intersect.out))
     faces = gan_faces(build_teacher_dataset(params.fit3dmm.out, params.landmarks.out))
     store = FeatureStore(params.features.out)
-    schedule = Schedule.of(p, params.seed, device, "train_gan", quiet)
-    trained = train_gan(p, (store, manifests.voices, faces), params.pretrain_voice.out, schedule)
-    save_model(p.out, "gan", trained.model, as_dict(p), {"seed": params.seed}, trained.meta)
-    sample_grid(trained.model, store, manifests.voices, manifests.faces, Path(p.samples))
-    out = trained.metrics
-    log.info(
-        "%s: fake-face identity accuracy %s (chance %.4f)",
-        p.out,
-        out["fake_id_accuracy"],
-        out["chance_accuracy"],
-    )
-    write_json(metrics, out)
-    write_rows(plot, trained.history, COLUMNS)
-    return out
+    inputs = (store, manifests.voices, faces)
+
+    def train(seed: int, path: Path) -> Trained:
+        schedule = Schedule.of(p, seed, device, f"train_gan seed {seed}", quiet, p.state_path(seed))
+        trained = train_gan(p, inputs, params.pretrain_voice.model_path(seed), schedule)
+        save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
+        out = trained.metrics
+        log.info(
+            "%s: fake-face identity accuracy %s (chance %.4f)",
+            p.model_path(seed),
+            out["fake_id_accuracy"],
+            out["chance_accuracy"],
+        )
+        return trained
+
+    runs = train_seeds(params.train_seeds, p.out, train)
+    first = runs[params.train_seeds[0]].model
+    sample_grid(first, store, manifests.voices, manifests.faces, Path(p.samples))
+    return write_summary(runs, metrics, plot, COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,13 +1,15 @@
-"""Stage ``train_supervised``: the supervised voice -> 3DMM coefficient regressor.
+"""Stage ``train_supervised``: the supervised voice -> 3DMM coefficient regressor, once per seed.
 
-Reads:  params ``supervised``, ``seed``, ``device``, ``face_model``, ``intersect.out``,
-        ``features.out``, ``fit3dmm.out``, ``pretrain_voice.out``; ``data/manifest/voices.csv``,
-        ``data/features/``, ``data/fits/references.*`` and ``models/voice_encoder.pt``.
-Writes: ``models/supervised.pt`` (a ``supervised`` model: weights + target statistics, config,
-        the ``face_model`` params, identities), its resume state
-        ``supervised.resume_state``, ``metrics/train_supervised.json`` (final loss, held-out
-        val_mse and its mean-prediction baseline, counts) and
-        ``reports/plots/train_supervised.csv`` (step, loss, val_mse).
+Reads:  params ``supervised``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
+        ``intersect.out``, ``features.out``, ``fit3dmm.out``, ``pretrain_voice.out``;
+        ``data/manifest/voices.csv``, ``data/features/``, ``data/fits/references.*`` and, for
+        seed ``k``, the voice encoder ``models/voice_encoder/seed_<k>.pt``.
+Writes: ``models/supervised/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds`` (a
+        ``supervised`` model: weights + target statistics, config, the ``face_model`` params,
+        identities; nothing else in the folder), their resume states
+        ``<supervised.resume_state>/seed_<k>.pt``, ``metrics/train_supervised.json`` (per seed
+        and mean over seeds: final loss, held-out val_mse and its mean-prediction baseline,
+        counts) and ``reports/plots/train_supervised.csv`` (seed, step, loss, val_mse).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.fitting.store import read_fits
-from voice2mesh.io import write_json, write_rows
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.loop import Schedule
+from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.supervised import train_supervised
 
 METRICS = Path("metrics/train_supervised.json")
@@ -33,28 +35,35 @@ log = logging.getLogger("stages.train_supervised")
 
 
 def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool = False) -> dict:
-    """Train on the train-split identities with references; write model, metrics, plot."""
+    """Train on the train-split identities with references, once per seed (seed k on the voice
+    encoder of seed k); write the models, metrics, plot."""
     p = params.supervised
     device = training_device(params.device)
     fits = read_fits(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
     data = (FeatureStore(params.features.out), voices, fits.references, fits.reference_shape)
-    schedule = Schedule.of(p, params.seed, device, "train_supervised", quiet)
-    trained = train_supervised(p, params.face_model, data, params.pretrain_voice.out, schedule)
-    used = {"seed": params.seed, "face_model": as_dict(params.face_model)}
-    save_model(p.out, "supervised", trained.model, as_dict(p), used, trained.meta)
-    out = trained.metrics
-    log.info(
-        "%s: held-out shape MSE %s (mean prediction %s) over %d utterances of %d identities",
-        p.out,
-        out["val_mse"],
-        out["val_mse_mean_baseline"],
-        out["n_val_utterances"],
-        out["n_train_identities"],
-    )
-    write_json(metrics, out)
-    write_rows(plot, trained.history, ["step", "loss", "val_mse"])
-    return out
+    face_model = as_dict(params.face_model)
+
+    def train(seed: int, path: Path) -> Trained:
+        name = f"train_supervised seed {seed}"
+        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
+        encoder = params.pretrain_voice.model_path(seed)
+        trained = train_supervised(p, params.face_model, data, encoder, schedule)
+        used = {"seed": seed, "face_model": face_model}
+        save_model(path, "supervised", trained.model, as_dict(p), used, trained.meta)
+        out = trained.metrics
+        log.info(
+            "%s: held-out shape MSE %s (mean prediction %s) over %d utterances; %d identities",
+            p.model_path(seed),
+            out["val_mse"],
+            out["val_mse_mean_baseline"],
+            out["n_val_utterances"],
+            out["n_train_identities"],
+        )
+        return trained
+
+    runs = train_seeds(params.train_seeds, p.out, train)
+    return write_summary(runs, metrics, plot, ["step", "loss", "val_mse"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,14 +101,20 @@ def test_the_wrong_kind_is_named_with_what_was_wanted(tmp_path: Path) -> None:
     assert "predict needs a supervised or unsupervised model" in message
 
 
+def _noise(seed: int) -> Callable[[bytes], bytes]:
+    return lambda good: np.random.default_rng(seed).bytes(2048)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (lambda good: os.urandom(2048), "not a readable voice2mesh model"),
+        (_noise(0), "not a readable voice2mesh model"),
+        (_noise(17), "not a readable voice2mesh model"),  # torch: IndexError (empty stack)
+        (_noise(62), "not a readable voice2mesh model"),  # torch: KeyError (memo key)
         (lambda good: good[: len(good) // 2], "not a readable voice2mesh model"),
         (lambda good: b"", "not a readable voice2mesh model"),
     ],
-    ids=["random", "truncated", "empty"],
+    ids=["random", "random-index-error", "random-key-error", "truncated", "empty"],
 )
 def test_damaged_files_are_one_line_errors(tmp_path: Path, content, expected: str) -> None:
     good = tmp_path / "good.pt"

@@ -269,7 +269,7 @@ def test_other_commands_share_the_boundary(tmp_path: Path, capsys) -> None:
 
 def test_row_finds_the_model_params_yaml_names(speech: Path, tmp_path: Path, capsys) -> None:
     """``--row unsupervised`` is the kd_ablation model of ``kd.method`` (evaluation.rows)."""
-    save_predictor(tmp_path / "kd" / "rkd.pt", "unsupervised")
+    save_predictor(tmp_path / "kd" / "rkd" / "seed_0.pt", "unsupervised")
     params = tmp_path / "params.yaml"
     params.write_text(f"kd:\n  method: rkd\n  out: {tmp_path / 'kd'}\n")
     out = tmp_path / "f.obj"
@@ -282,3 +282,44 @@ def test_row_finds_the_model_params_yaml_names(speech: Path, tmp_path: Path, cap
         capsys, "predict", speech, "--row", "baseline", "--params", params, "--out", out
     )
     assert_one_line_error(code, err, "--row baseline", "supervised, unsupervised")
+
+
+def test_seed_picks_the_rows_model_of_that_training_seed(
+    speech: Path, tmp_path: Path, capsys
+) -> None:
+    """``--seed K`` reads ``seed_K.pt``; the default is the first seed; a seed that the params do
+    not train, or one not trained yet, is one line listing the seeds there are."""
+    folder = tmp_path / "kd" / "rkd"
+    save_predictor(folder / "seed_3.pt", "unsupervised")
+    (folder / "seed_4.pt").write_bytes(b"not a model")  # so that reading seed 4 shows
+    params = tmp_path / "params.yaml"
+    params.write_text(f"seed: 3\nn_seeds: 3\nkd:\n  method: rkd\n  out: {tmp_path / 'kd'}\n")
+    out = tmp_path / "f.obj"
+    argv = ("predict", speech, "--row", "unsupervised", "--params", params, "--out", out)
+    code, err = run(capsys, *argv)
+    assert code == 0, err
+    assert_one_line_error(*run(capsys, *argv, "--seed", "4"), "seed_4.pt", "not a readable")
+    code, err = run(capsys, *argv, "--seed", "5")
+    assert_one_line_error(code, err, "seed_5.pt", "seed 5", "seeds trained there: 3, 4")
+    code, err = run(capsys, *argv, "--seed", "9")
+    assert_one_line_error(code, err, "--row unsupervised", "seed 9", "the seeds are 3, 4, 5")
+
+
+def test_without_model_or_row_predict_uses_the_supervised_rows_first_seed(
+    speech: Path, tmp_path: Path, capsys
+) -> None:
+    save_predictor(tmp_path / "sup" / "seed_2.pt")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"seed: 2\nsupervised:\n  out: {tmp_path / 'sup'}\n")
+    out = tmp_path / "f.obj"
+    code, err = run(capsys, "predict", speech, "--params", params, "--out", out)
+    assert code == 0, err
+    assert out.is_file()
+    params.write_text(f"seed: 1\nsupervised:\n  out: {tmp_path / 'sup'}\n")
+    code, err = run(capsys, "predict", speech, "--params", params, "--out", out)
+    assert_one_line_error(code, err, "seed_1.pt", "seeds trained there: 2")
+
+
+def test_seed_goes_with_row_not_with_model(model: Path, speech: Path, tmp_path: Path, capsys):
+    argv = ("predict", speech, "--model", model, "--seed", "1", "--out", tmp_path / "f.obj")
+    assert_one_line_error(*run(capsys, *argv), "--seed 1", "--row")

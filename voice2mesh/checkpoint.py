@@ -81,6 +81,7 @@ def _read(path: Path | str, what: str, fix: str) -> dict:
         OSError,
         zipfile.BadZipFile,
         ValueError,
+        LookupError,  # garbage through torch's legacy (non-zip) unpickler: memo keys, empty stack
     ) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not zipfile.is_zipfile(path):

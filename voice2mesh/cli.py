@@ -3,8 +3,9 @@
 voice2mesh facemodel preview --model synthetic --out face_model.png
 voice2mesh facemodel preview --model sfm --path sfm_shape_3448.npz --out sfm.png
 voice2mesh synth preview --root data/synthetic --out world.png
-voice2mesh predict VOICE.wav --model models/supervised.pt --out face.obj --png face.png
+voice2mesh predict VOICE.wav --model models/supervised/seed_0.pt --out face.obj --png face.png
 voice2mesh predict VOICE.wav --row unsupervised --out face.obj   # the model params.yaml names
+voice2mesh predict VOICE.wav --row unsupervised --seed 1 --out face.obj  # another training seed
 
 Errors the user can fix (a missing or wrong file, bad audio, an unwritable output, ...) print one
 line, ``voice2mesh: error: <file>: <what>; <fix>``, and exit 2; ``--verbose`` adds the
@@ -161,8 +162,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     if not args.voice.is_file():
         raise UserError(f"{args.voice}: no such file; check the recording's path")
-    if args.row is not None:
-        args.model = _row_model(args.row, args.params)
+    if args.model is None:
+        args.model = _row_model(args.row or "supervised", args.params, args.seed)
+    elif args.seed is not None:
+        raise UserError(f"--seed {args.seed}: picks a --row's model; --model names the file itself")
     inputs = (args.voice, args.model)
     out = check_output(args.out, MESH_SUFFIXES, "--out", inputs)
     png = None if args.png is None else check_output(args.png, (".png",), "--png", inputs)
@@ -179,16 +182,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row_model(name: str, params_file: Path) -> Path:
-    """The model file of evaluation row ``name`` under ``params_file`` (``evaluation.rows``)."""
+def _row_model(name: str, params_file: Path, seed: int | None) -> Path:
+    """The model file of evaluation row ``name`` and training seed ``seed`` (None: the first)
+    under ``params_file`` (``evaluation.rows.model_file``)."""
     from voice2mesh.config import load_params
-    from voice2mesh.evaluation.rows import predicting_rows
+    from voice2mesh.evaluation.rows import model_file
 
-    files = {r.name: f for r, f in predicting_rows(load_params(params_file))}
-    if name not in files or len(files[name]) != 1:
-        usable = ", ".join(n for n, f in files.items() if len(f) == 1)
-        raise UserError(f"--row {name}: not a row with one model file; choose one of {usable}")
-    return files[name][0]
+    params = load_params(params_file)
+    try:
+        return model_file(params, name, seed)
+    except ValueError as error:
+        raise UserError(f"--row {name} (--params {params_file}): {error}") from error
 
 
 def _number(kind: type, low: float, strict: bool) -> Callable[[str], float]:
@@ -245,9 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("voice", type=Path, help="16 kHz mono wav (other rates are resampled)")
     model_help = "a supervised (train_supervised) or unsupervised (kd_ablation) model"
     which = predict.add_mutually_exclusive_group()
-    which.add_argument("--model", type=Path, default=Path("models/supervised.pt"), help=model_help)
+    which.add_argument("--model", type=Path, default=None, help=f"{model_help} file")
     which.add_argument(
-        "--row", default=None, help="an evaluation row's model instead, e.g. unsupervised"
+        "--row",
+        default=None,
+        help="an evaluation row's model instead, e.g. unsupervised (default: supervised)",
+    )
+    predict.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the training seed of the --row's model (default: params' first, its seed)",
     )
     predict.add_argument(
         "--params", type=Path, default=Path("params.yaml"), help="where --row looks up its model"

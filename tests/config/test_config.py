@@ -94,6 +94,11 @@ def test_resolve_device_on_cpu_machine():
         ({"pretrain_voice": {"iterations": -5}}, r"pretrain_voice\.iterations = -5; allowed: >= 1"),
         ({"device": "gpu"}, r"device = 'gpu'; allowed: auto, cpu, cuda or cuda:<index>"),
         ({"seed": -1}, r"seed = -1; allowed: >= 0 and <= 4294967295"),
+        ({"n_seeds": 0}, r"n_seeds = 0; allowed: >= 1"),
+        (
+            {"seed": 2**32 - 2, "n_seeds": 3},
+            r"n_seeds = 3; allowed: seed \+ n_seeds - 1 <= 4294967295",
+        ),
         ({"gan": {"lr": 0}}, r"gan\.lr = 0\.0; allowed: > 0"),
         ({"kd": {"lr": -0.1}}, r"kd\.lr = -0\.1; allowed: > 0"),
         ({"supervised": {"batch_size": 0}}, r"supervised\.batch_size = 0; allowed: >= 1"),
@@ -140,3 +145,27 @@ def test_every_trainer_knob_is_in_the_repository_params_file():
     params = load_params(ROOT / "params.yaml")
     for section in ("pretrain_voice", "supervised", "teacher", "gan", "kd"):
         assert set(data[section]) == set(as_dict(getattr(params, section))), section
+
+
+def test_train_seeds_run_from_seed_for_n_seeds():
+    assert params_from_dict({"seed": 5, "n_seeds": 3}).train_seeds == (5, 6, 7)
+    assert params_from_dict({"seed": 2, "n_seeds": 1}).train_seeds == (2,)
+    assert Params().train_seeds == (0, 1, 2)  # the default: three seeds from 0
+    assert load_params(ROOT / "params.yaml").n_seeds >= 1
+
+
+def test_seeded_sections_write_one_file_per_seed_in_their_folders():
+    params = params_from_dict(
+        {"pretrain_voice": {"out": "m/enc", "resume_state": "r/enc"}, "kd": {"out": "m/kd"}}
+    )
+    assert params.pretrain_voice.model_path(4) == Path("m/enc/seed_4.pt")
+    assert params.pretrain_voice.state_path(4) == Path("r/enc/seed_4.pt")
+    assert params.supervised.model_path(0) == Path("models/supervised/seed_0.pt")
+    assert params.supervised.state_path(1) == Path("models/resume/train_supervised/seed_1.pt")
+    assert params.gan.model_path(2) == Path("models/gan_baseline/seed_2.pt")
+    assert params.gan.state_path(2) == Path("models/resume/train_gan/seed_2.pt")
+    assert params.kd.model_path("rkd", 1) == Path("m/kd/rkd/seed_1.pt")
+    assert params.kd.model_folder("rkd") == Path("m/kd/rkd")
+    assert params.kd.state_path("rkd", 1) == Path("models/resume/kd_ablation/rkd/seed_1.pt")
+    assert params.teacher.out == "models/teacher.pt"  # one pretrained expert, not seeded
+    assert not hasattr(params.teacher, "model_path")

@@ -7,12 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
 from stages.intersect import run
 from voice2mesh.config import IntersectParams
-from voice2mesh.data.manifest import read_manifests, split_of
+from voice2mesh.data.manifest import read_manifests, split_of, val_split
 from voice2mesh.data.voxceleb import DatasetError, read_meta
 
 HEADER = "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
@@ -87,9 +88,9 @@ def test_intersection_split_and_drop_reasons(tmp_path):
     )
     counts = run(cfg, tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == counts
-    assert counts["identities"] == {"train": 1, "test": 1}
-    assert counts["utterances"] == {"train": 3, "test": 2}
-    assert counts["images"] == {"train": 1, "test": 2}
+    assert counts["identities"] == {"train": 1, "val": 0, "test": 1}  # round(0.15 × 1) = 0
+    assert counts["utterances"] == {"train": 3, "val": 0, "test": 2}
+    assert counts["images"] == {"train": 1, "val": 0, "test": 2}
     assert counts["dropped"] == {
         "identity.no_face_folder": 1,
         "identity.no_utterances": 1,
@@ -148,3 +149,53 @@ def test_empty_intersection_and_missing_roots(tmp_path):
         )
     with pytest.raises(DatasetError, match="meta file not found"):
         run(IntersectParams(voxceleb_root=str(tmp_path / "nope")), tmp_path / "m.json")
+
+
+def _identities(n: int) -> pd.DataFrame:
+
+    genders = np.where(np.arange(n) % 3 == 0, "female", "male")
+    names = [("A" if k % 4 == 0 else "K") + f"_{k}" for k in range(n)]
+    return pd.DataFrame(
+        {
+            "identity": [f"id{10001 + k}" for k in range(n)],
+            "gender": genders,
+            "split": [split_of(name, "ABCDE") for name in names],
+        }
+    )
+
+
+def test_validation_is_a_share_of_each_gender_of_the_train_split():
+    ids = _identities(200)
+    held = val_split(ids, 0.2)
+    assert not held[ids.split.to_numpy() == "test"].any()  # test identities never move
+    for gender in ("male", "female"):
+        train = (ids.split == "train") & (ids.gender == gender)
+        assert held[train.to_numpy()].sum() == round(0.2 * train.sum())
+    assert not val_split(ids, 0.0).any()
+
+
+def test_validation_membership_depends_on_the_id_alone():
+    ids = _identities(200)
+    held = dict(zip(ids.identity, val_split(ids, 0.2), strict=True))
+    fewer = ids.iloc[::-1].reset_index(drop=True)  # another order: same choice
+    assert dict(zip(fewer.identity, val_split(fewer, 0.2), strict=True)) == held
+    other = _identities(201)  # one identity more: the others stay on their side but one at most
+    moved = [
+        i
+        for i, h in zip(other.identity, val_split(other, 0.2), strict=True)
+        if i in held and held[i] != h
+    ]
+    assert len(moved) <= 1
+
+
+def test_the_stage_writes_a_validation_split(tmp_path):
+    names = [f"{letter}_{k}" for letter in "AFGHKLMNPRS" for k in range(3)]
+    specs = [(f"id{10001 + k}", name, "mf"[k % 2]) for k, name in enumerate(names)]
+    params = make_dataset(
+        tmp_path, rows(*specs), {i: 1 for i, _, _ in specs}, {n: 1 for _, n, _ in specs}
+    )
+    counts = run(replace(params, val_fraction=0.2), tmp_path / "m.json")
+    assert counts["identities"] == {"train": 24, "val": 6, "test": 3}
+    manifests = read_manifests(Path(params.out))
+    assert set(manifests.voices.split) == {"train", "val", "test"}
+    assert json.loads((tmp_path / "m.json").read_text())["identities"]["val"] == 6

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from voice2mesh.config import KD_METHODS, Params
-from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, ROW_LABELS, ROWS, predicting_rows, row
+from voice2mesh.evaluation.rows import (
+    KD_ROWS,
+    MAIN_ROWS,
+    ROW_LABELS,
+    ROWS,
+    model_file,
+    predicting_rows,
+    row,
+)
 
 
 def test_rows_are_unique_and_in_table_order():
@@ -23,23 +31,61 @@ def test_the_unsupervised_row_is_the_kd_method_model_trained_once():
     params = Params()
     for method in KD_METHODS:
         chosen = replace(params, kd=replace(params.kd, method=method))
-        files = dict((r.name, f) for r, f in predicting_rows(chosen))
-        assert files["unsupervised"] == files[f"kd_ablation@{method}"]
+        files = {(r.name, seed): f for r, seed, f in predicting_rows(chosen)}
+        for seed in params.train_seeds:
+            assert files["unsupervised", seed] == files[f"kd_ablation@{method}", seed]
         assert row("unsupervised").stage(chosen) == f"kd_ablation@{method}"
-    files = [f for _, f in predicting_rows(params)]
+    files = [f for _, seed, f in predicting_rows(params) if seed == params.seed]
     assert len(set(files)) == len(files) - 1  # one model file shared by two rows
+
+
+def test_every_predicting_row_comes_once_per_training_seed_with_that_seeds_files():
+    params = Params(seed=7, n_seeds=2)
+    triples = predicting_rows(params)
+    names = [r.name for r in ROWS if r.load is not None]
+    assert [(r.name, seed) for r, seed, _ in triples] == [(n, s) for n in names for s in (7, 8)]
+    files = {(r.name, seed): f for r, seed, f in triples}
+    assert files["supervised", 8] == (Path("models/supervised/seed_8.pt"),)
+    assert files["baseline", 7] == (
+        Path("models/gan_baseline/seed_7.pt"),
+        Path("models/teacher.pt"),
+    )
+    assert files["baseline", 8][1] == files["baseline", 7][1]  # the one teacher
+    assert files["kd_ablation@rkd", 8] == (Path("models/kd_ablation/rkd/seed_8.pt"),)
+    first, second = ({f for (_, s), f in files.items() if s == seed} for seed in (7, 8))
+    assert not first & second  # no row reads the same files for two seeds
 
 
 def test_model_rows_name_their_stage_and_files():
     params = Params()
-    for r, files in predicting_rows(params):
+    for r, seed, files in predicting_rows(params):
         assert r.stage is not None and r.stage(params)
+        assert seed in params.train_seeds
         assert files and all(isinstance(f, Path) for f in files)
-    assert row("baseline").files(params) == (
-        Path("models/gan_baseline.pt"),
+    assert row("baseline").files(params, 1) == (
+        Path("models/gan_baseline/seed_1.pt"),
         Path("models/teacher.pt"),
     )
     assert row("mean_face").load is None
+    assert row("mean_face").files(params, 0) == ()
+
+
+def test_model_file_picks_a_seed_and_lists_the_trained_ones(tmp_path: Path):
+    kd = replace(Params().kd, out=str(tmp_path / "kd"), method="rkd")
+    params = Params(seed=3, n_seeds=3, kd=kd)
+    (tmp_path / "kd" / "rkd").mkdir(parents=True)
+    for seed in (3, 5):
+        (tmp_path / "kd" / "rkd" / f"seed_{seed}.pt").write_bytes(b"")
+    assert model_file(params, "unsupervised") == tmp_path / "kd" / "rkd" / "seed_3.pt"
+    assert model_file(params, "kd_ablation@rkd", 5) == tmp_path / "kd" / "rkd" / "seed_5.pt"
+    with pytest.raises(
+        ValueError, match=r"no model for seed 4 \(seeds trained there: 3, 5;.*kd_ablation@rkd"
+    ):
+        model_file(params, "unsupervised", 4)
+    with pytest.raises(ValueError, match=r"seed 9 is not trained; the seeds are 3, 4, 5"):
+        model_file(params, "unsupervised", 9)
+    with pytest.raises(ValueError, match="choose one of supervised, unsupervised"):
+        model_file(params, "baseline")
 
 
 def test_unknown_rows_are_named():
@@ -58,5 +104,5 @@ def test_every_row_stage_is_a_dvc_stage():
         for item in spec.get("foreach", [None])
     }
     params = Params()
-    for r, _ in predicting_rows(params):
+    for r, _, _ in predicting_rows(params):
         assert r.stage(params) in names, r.name

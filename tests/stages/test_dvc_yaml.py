@@ -62,4 +62,25 @@ def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
         state = next(o for o in outs if f"${{{section}.resume_state}}" in o)
         assert state[f"${{{section}.resume_state}}"] == {"persist": True, "cache": False}, name
     kd_outs = [o for o in stages["kd_ablation"]["do"]["outs"] if isinstance(o, dict)]
-    assert {"${kd.resume_state}/${item}.pt": {"persist": True, "cache": False}} in kd_outs
+    assert {"${kd.resume_state}/${item}": {"persist": True, "cache": False}} in kd_outs
+
+
+SEEDED = {  # stage -> its model folder out (seed_<k>.pt for every seed k of Params.train_seeds)
+    "pretrain_voice": "${pretrain_voice.out}",
+    "train_supervised": "${supervised.out}",
+    "train_gan": "${gan.out}",
+    "kd_ablation": "${kd.out}/${item}",
+}
+
+
+def test_every_seeded_stage_reads_n_seeds_and_writes_its_model_folder() -> None:
+    """Changing n_seeds retrains every network and re-evaluates; each model out is the folder
+    the stage rebuilds whole (so no stale seed file is tracked)."""
+    stages = _pipeline()["stages"]
+    for name, folder in SEEDED.items():
+        spec = stages[name].get("do", stages[name])
+        assert {"seed", "n_seeds"} <= set(spec["params"]), name
+        assert folder in spec["outs"], name
+    for name in ("evaluate", "report"):
+        assert "n_seeds" in stages[name]["params"], name
+    assert "n_seeds" not in stages["pretrain_teacher"]["params"]  # one expert for every seed

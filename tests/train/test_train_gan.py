@@ -254,7 +254,13 @@ def test_model_round_trip_generates_the_same_faces(world: World, tmp_path: Path)
     assert faces.shape == (3, 64, 64, 3) and faces.dtype == np.uint8
     assert np.array_equal(faces, generate(trained.model, utterances))
     sheet = sample_grid(
-        loaded, world.store, world.voices, world.faces, tmp_path / "s.png", face_root=world.root
+        loaded,
+        world.store,
+        world.voices,
+        world.faces,
+        tmp_path / "s.png",
+        split="test",  # this world has no val split; the stage shows val speakers
+        face_root=world.root,
     )
     image = np.asarray(Image.open(sheet))
     assert image.shape[0] > 2 * 128 and image.shape[1] > (1 + PER_SPEAKER) * 128  # 2 test rows

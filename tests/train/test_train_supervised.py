@@ -23,7 +23,7 @@ from voice2mesh.models import SpeakerClassifier, VoiceEncoderConfig
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.supervised import SupervisedTask, train_supervised
 
-N_TRAIN, N_TEST, PER_SPEAKER, N_SHAPE = 6, 2, 3, 4
+N_TRAIN, N_VAL, PER_SPEAKER, N_SHAPE = 6, 2, 3, 4
 ENCODER = VoiceEncoderConfig(channels=(16, 16))
 FACE = FaceModelParams(n_shape=N_SHAPE, n_expression=2)
 TINY = SupervisedParams(
@@ -44,15 +44,15 @@ class World:
         rng = np.random.default_rng(0)
         mixing = rng.normal(size=(64, N_SHAPE))  # coefficients -> spectral profile
         utterances, voices, ids = [], [], []
-        shapes = 3.0 * rng.normal(size=(N_TRAIN + N_TEST + 1, N_SHAPE + 1))  # (I, Ks + 1)
-        for s in range(N_TRAIN + N_TEST):
+        shapes = 3.0 * rng.normal(size=(N_TRAIN + N_VAL + 1, N_SHAPE + 1))  # (I, Ks + 1)
+        for s in range(N_TRAIN + N_VAL):
             identity = f"id{s:05d}"
             ids.append(identity)
             for _ in range(PER_SPEAKER):
                 n = int(rng.integers(50, 120))
                 frames = mixing @ shapes[s, :N_SHAPE] / 3 + rng.normal(size=(n, 64))  # (T, 64)
                 utterances.append((identity, frames.astype(np.float32)))
-                voices.append({"identity": identity, "split": "train" if s < N_TRAIN else "test"})
+                voices.append({"identity": identity, "split": "train" if s < N_TRAIN else "val"})
         ids.append("id99999")  # a reference without a voice: ignored
         self.store: FeatureStore = write_store(root / "features", utterances)
         self.voices = pd.DataFrame(voices)
@@ -107,11 +107,14 @@ def test_loss_decreases_and_metrics_count_the_training_pairs(world: World) -> No
     assert [h["step"] for h in history] == [20, 40]
     assert history[-1]["loss"] < history[0]["loss"]
     assert metrics["n_train_identities"] == N_TRAIN
-    assert metrics["n_train_utterances"] == N_TRAIN * (PER_SPEAKER - 1)
-    assert metrics["n_val_utterances"] == N_TRAIN
+    assert metrics["n_train_utterances"] == N_TRAIN * PER_SPEAKER  # validation: other people
+    assert metrics["n_val_utterances"] == N_VAL * PER_SPEAKER
+    assert metrics["n_val_identities"] == N_VAL
     assert metrics["iterations"] == 40 and metrics["freeze_encoder"] is False
     assert metrics["val_mse"] == history[-1]["val_mse"] and metrics["val_mse"] >= 0
-    assert metrics["val_mse_mean_baseline"] == pytest.approx(1.0, abs=1e-5)  # z-scored targets
+    val = world.shape[N_TRAIN : N_TRAIN + N_VAL, :N_SHAPE] - world.shape[:N_TRAIN, :N_SHAPE].mean(0)
+    val = val / world.shape[:N_TRAIN, :N_SHAPE].std(0)  # the val people in training's z-units
+    assert metrics["val_mse_mean_baseline"] == pytest.approx(np.mean(val**2), rel=1e-4)
     assert trained.meta["identities"] == [f"id{s:05d}" for s in range(N_TRAIN)]
     assert not model.training
     assert (model.n_shape, model.n_expression) == (N_SHAPE, 2)  # the heads follow face_model

@@ -78,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         Image.fromarray(pixels.astype(np.uint8)).save(root / path)
     faces = pd.DataFrame(
         {"identity": [f"id{i // 4}" for i in range(n)], "name": "x", "path": paths}
-    ).assign(split=["train"] * 4 + ["test"] * 4)
+    ).assign(split=["train"] * 4 + ["val"] * 4)
     sizes = np.full((n, 2), size, np.int32)
     index = write_landmarks(
         LandmarkResult(paths, points.astype(np.float32), sizes, []), faces, root / "lm"
@@ -103,7 +103,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     reasons = [None if ok else "rejected" for ok in usable]
     references = References(["id0"], shape[:1], np.array([0]), np.array([3]))
     identities = pd.DataFrame(
-        {"identity": ["id0", "id1"], "name": "x", "gender": "m", "split": ["train", "test"]}
+        {"identity": ["id0", "id1"], "name": "x", "gender": "m", "split": ["train", "val"]}
     )
     write_fits(root / "fits", index, fit, reasons, references, identities)
     return root, model, pose[usable]
@@ -113,7 +113,7 @@ def test_dataset_labels_decode_to_the_detected_landmarks(world) -> None:
     root, model, pose = world
     data = build_teacher_dataset(root / "fits", root / "lm", root=root)
     assert data.crops.shape == (7, 120, 120, 3) and data.crops.dtype == np.uint8
-    assert data.labels.shape == (7, 62) and list(data.splits).count("test") == 4
+    assert data.labels.shape == (7, 62) and list(data.splits).count("val") == 4
     assert list(data.identities[:3]) == ["id0"] * 3 and data.paths[3].endswith("00004.jpg")
     points = to_pixels(
         project(
@@ -128,6 +128,15 @@ def test_dataset_labels_decode_to_the_detected_landmarks(world) -> None:
     boxes = np.stack([sx, sy, sx + side, sy + side], axis=1)
     decoded = crop_to_image(project_params(data.labels, model), boxes)
     np.testing.assert_allclose(decoded, points, atol=1e-3)
+
+
+def test_only_the_asked_splits_are_read(world) -> None:
+    root = world[0]
+    train_only = build_teacher_dataset(root / "fits", root / "lm", root=root, splits=("train",))
+    assert list(train_only.splits) == ["train"] * 3 and len(train_only.crops) == 3
+    none = ("test",)  # no test identity in this world: nothing to read
+    with pytest.raises(ValueError, match="no usable fit"):
+        build_teacher_dataset(root / "fits", root / "lm", root=root, splits=none)
 
 
 def _train(world, cfg: TeacherParams = TINY, seed: int = 0, **schedule) -> tuple:

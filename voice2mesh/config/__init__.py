@@ -28,7 +28,16 @@ from voice2mesh.config.data import (
     LandmarksParams,
     ReportParams,
 )
-from voice2mesh.config.schema import ConfigError, Device, Section, Seed, as_dict, build
+from voice2mesh.config.schema import (
+    ConfigError,
+    Count,
+    Device,
+    FieldError,
+    Section,
+    Seed,
+    as_dict,
+    build,
+)
 from voice2mesh.config.training import (
     KD_METHODS,
     GanParams,
@@ -65,6 +74,7 @@ __all__ = [
 ]
 
 DEFAULT_PARAMS = Path("params.yaml")
+MAX_SEED = 2**32 - 1  # ``Seed``'s upper bound (numpy's SeedSequence)
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class Params(Section):
     """The whole params.yaml."""
 
     seed: Seed = 0  # global seed; every stage derives its own generators from it
+    n_seeds: Count = 3  # network rows are trained with seeds seed, seed+1, ..., seed+n_seeds-1
     device: Device = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
     synth: SynthParams = field(default_factory=SynthParams)
@@ -86,6 +97,17 @@ class Params(Section):
     kd: KdParams = field(default_factory=KdParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     report: ReportParams = field(default_factory=ReportParams)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.seed + self.n_seeds - 1 > MAX_SEED:
+            raise FieldError("n_seeds", self.n_seeds, f"seed + n_seeds - 1 <= {MAX_SEED}")
+
+    @property
+    def train_seeds(self) -> tuple[int, ...]:
+        """The seeds every network is trained with: ``seed, seed + 1, ..., seed + n_seeds - 1``
+        (the first one's models feed the report's figures)."""
+        return tuple(range(self.seed, self.seed + self.n_seeds))
 
 
 def params_from_dict(data: dict[str, Any], source: str = "<dict>") -> Params:

@@ -27,6 +27,7 @@ class IntersectParams(Section):
     vggface_root: str = "data/synthetic/vggface"  # one folder per VGGFace1 ID
     meta_file: str | None = None  # default: <voxceleb_root>/vox1_meta.csv
     test_initials: str = "ABCDE"  # names starting with these letters are the test split
+    val_fraction: Annotated[float, Range(0, 1, open_high=True)] = 0.15  # of the F-Z identities
     unknown_ids: Literal["error", "drop"] = "error"  # wav ids missing from the meta file
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
     out: str = "data/manifest"
@@ -78,7 +79,7 @@ class EvaluateParams(Section):
     """The paper's metrics on the test identities, with CIs and paired tests (``evaluate``)."""
 
     n_utterances: Count = 3  # utterances per test identity (the paper: 3)
-    n_resamples: Annotated[int, Range(100)] = 2000  # identity bootstrap resamples for the CIs
+    n_resamples: Annotated[int, Range(100)] = 20000  # identity bootstrap resamples for the CIs
     confidence: Annotated[float, Range(0, 1, open_low=True, open_high=True)] = 0.95
     gender_l2: Positive = 1.0  # ridge penalty of the gender-from-voice logistic regression
     truth: str | None = "data/synthetic/truth"  # synthetic world only: also score vs true faces

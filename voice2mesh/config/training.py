@@ -3,8 +3,12 @@
 The defaults are sized for the embedded synthetic world on 2 CPU cores; each field's comment
 gives the paper's value where it differs (Wu et al. 2022: Adam lr 2e-4, batch 128, 50K
 iterations; Wen et al. 2019 for the voice encoder and the GAN). Every trainer also takes the
-top-level ``seed``. ``resume_state`` is where a run keeps its resumable state (weights,
-optimizers, step), separate from the finished model at ``out``.
+top-level ``seed``: the voice encoder, the supervised regressor, the GAN and the KD models are
+trained once per seed of ``Params.train_seeds``, so their ``out`` is a folder holding one
+``seed_<k>.pt`` per seed (``model_path(seed)``) and their ``resume_state`` a folder of per-seed
+resumable states (weights, optimizers, step; ``state_path(seed)``), separate from the finished
+models. The teacher stands for a pretrained expert (a downloaded 3DDFA-V2 checkpoint): one
+model at ``teacher.out``, one state at ``teacher.resume_state``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,35 @@ from voice2mesh.config.schema import (
     Widths,
 )
 
+SEED_FILES = ("seed_*.pt",)  # what a seeded model or state folder holds (``io.atomic_dir`` owns)
+
+
+def seed_file(seed: int) -> str:
+    """The file name of seed ``seed``'s model or resume state in its folder."""
+    return f"seed_{seed}.pt"
+
+
+class Seeded:
+    """The per-seed paths of a section whose ``out`` and ``resume_state`` are folders."""
+
+    out: str
+    resume_state: str
+
+    def model_path(self, seed: int) -> Path:
+        """Where seed ``seed``'s model is written (``<out>/seed_<seed>.pt``)."""
+        return Path(self.out) / seed_file(seed)
+
+    def state_path(self, seed: int) -> Path:
+        """Where seed ``seed``'s run keeps its resume state (``<resume_state>/seed_<seed>.pt``)."""
+        return Path(self.resume_state) / seed_file(seed)
+
+
 KdMethod = Literal["kd", "attention", "sp", "correlation", "rkd", "crd", "vid", "pkt"]
 KD_METHODS: tuple[str, ...] = KdMethod.__args__  # the distill.REGISTRY keys (a test checks)
 
 
 @dataclass(frozen=True)
-class PretrainVoiceParams(Section):
+class PretrainVoiceParams(Seeded, Section):
     """Speaker-ID pretraining of Wen et al.'s voice encoder (stage ``pretrain_voice``)."""
 
     iterations: Count = 480  # optimizer steps in total, also when resuming (paper: 50000)
@@ -41,12 +68,12 @@ class PretrainVoiceParams(Section):
     eval_every: Steps = 120  # steps between held-out evaluations (0: only at the end)
     channels: Widths = (128, 192, 288, 432)  # encoder widths (paper: 256, 384, 576, 864)
     resume: bool = False  # continue from resume_state when it matches this run
-    out: str = "models/voice_encoder.pt"
-    resume_state: str = "models/resume/pretrain_voice.pt"
+    out: str = "models/voice_encoder"  # <out>/seed_<seed>.pt
+    resume_state: str = "models/resume/pretrain_voice"  # <resume_state>/seed_<seed>.pt
 
 
 @dataclass(frozen=True)
-class SupervisedParams(Section):
+class SupervisedParams(Seeded, Section):
     """Supervised voice -> 3DMM regressor on the pretrained encoder (``train_supervised``).
 
     Predicts ``face_model.n_shape`` shape and ``face_model.n_expression`` expression
@@ -61,8 +88,8 @@ class SupervisedParams(Section):
     freeze_encoder: bool = True  # train the heads only; the speaker-ID encoder stays fixed
     eval_every: Steps = 100  # steps between held-out validation-MSE evaluations
     resume: bool = False
-    out: str = "models/supervised.pt"
-    resume_state: str = "models/resume/train_supervised.pt"
+    out: str = "models/supervised"  # <out>/seed_<seed>.pt
+    resume_state: str = "models/resume/train_supervised"  # <resume_state>/seed_<seed>.pt
 
 
 @dataclass(frozen=True)
@@ -87,7 +114,7 @@ class TeacherParams(Section):
 
 
 @dataclass(frozen=True)
-class GanParams(Section):
+class GanParams(Seeded, Section):
     """Wen et al.'s voice -> face GAN on the training faces (stage ``train_gan``); the joint
     unsupervised training keeps training it with these settings."""
 
@@ -103,8 +130,8 @@ class GanParams(Section):
     flip: bool = True  # mirror each real face with probability 0.5
     eval_every: Steps = 50
     resume: bool = False
-    out: str = "models/gan_baseline.pt"
-    resume_state: str = "models/resume/train_gan.pt"
+    out: str = "models/gan_baseline"  # <out>/seed_<seed>.pt
+    resume_state: str = "models/resume/train_gan"  # <resume_state>/seed_<seed>.pt
     samples: str = "reports/figures/gan_samples.png"
 
     def __post_init__(self) -> None:
@@ -142,8 +169,8 @@ class KdParams(Section):
     options: dict[KdMethod, dict[str, Any]] = field(default_factory=dict)  # KD loss constructor
     eval_every: Steps = 20
     resume: bool = False
-    out: str = "models/kd_ablation"  # <out>/<method>.pt
-    resume_state: str = "models/resume/kd_ablation"  # <resume_state>/<method>.pt
+    out: str = "models/kd_ablation"  # <out>/<method>/seed_<seed>.pt
+    resume_state: str = "models/resume/kd_ablation"  # <resume_state>/<method>/seed_<seed>.pt
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -157,10 +184,14 @@ class KdParams(Section):
         if bad:
             raise FieldError("weights", bad, "a positive weight per method")
 
-    def model_path(self, method: str) -> Path:
-        """Where ``method``'s model is written (``<out>/<method>.pt``)."""
-        return Path(self.out) / f"{method}.pt"
+    def model_folder(self, method: str) -> Path:
+        """The folder of ``method``'s models, one per seed (``<out>/<method>``)."""
+        return Path(self.out) / method
 
-    def state_path(self, method: str) -> Path:
-        """Where ``method``'s run keeps its resume state."""
-        return Path(self.resume_state) / f"{method}.pt"
+    def model_path(self, method: str, seed: int) -> Path:
+        """Where ``method``'s model of seed ``seed`` goes (``<out>/<method>/seed_<seed>.pt``)."""
+        return self.model_folder(method) / seed_file(seed)
+
+    def state_path(self, method: str, seed: int) -> Path:
+        """Where ``method``'s run of seed ``seed`` keeps its resume state."""
+        return Path(self.resume_state) / method / seed_file(seed)

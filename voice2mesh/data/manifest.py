@@ -13,20 +13,25 @@ that disagree (voices or faces of identities that identities.csv lists different
 all), as a folder mixing files of two runs would.
 
 VoxCeleb1's split for cross-modal work (Nagrani et al. 2018; Wen et al. 2019; the paper): names
-starting with A–E are test identities, F–Z train.
+starting with A–E are test identities, F–Z train. A validation split is carved out of F–Z
+(``val_split``): every choice of setting, early stopping or checkpoint is made on it, so the
+test identities are read by the ``evaluate`` stage alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from voice2mesh.data.voxceleb import DatasetError, Meta
 from voice2mesh.io import MixedOutputError, atomic_dir
 
 TABLES: tuple[str, ...] = ("identities", "voices", "faces", "dropped", "malformed")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Manifests:
     def counts(self) -> dict:
         """Counts per split and modality and dropped items per reason (for metrics)."""
         out: dict = {"identities": {}, "utterances": {}, "images": {}}
-        for split in ("train", "test"):
+        for split in SPLITS:
             out["identities"][split] = int((self.identities.split == split).sum())
             out["utterances"][split] = int((self.voices.split == split).sum())
             out["images"][split] = int((self.faces.split == split).sum())
@@ -53,6 +58,32 @@ class Manifests:
 def split_of(name: str, test_initials: str) -> str:
     """``"test"`` when the name starts with one of ``test_initials`` (case-insensitive)."""
     return "test" if name[:1].upper() in test_initials.upper() else "train"
+
+
+def val_split(identities: pd.DataFrame, fraction: float) -> np.ndarray:
+    """Which train-split identities go to validation: (N,) bool, rows as ``identities``.
+
+    Within each gender, the train identities are ranked by the SHA-256 of their VoxCeleb id and
+    the first ``round(fraction · n)`` are held out. The choice depends on nothing but the id, so
+    an identity stays on its side when others are added or removed, and both genders are
+    represented in proportion.
+
+    Args:
+        identities: ``identity``, ``gender`` and ``split`` ("train"/"test") per identity.
+        fraction: share of each gender's train identities to hold out, in [0, 1).
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {fraction}")
+    rank = identities.identity.astype(str).map(
+        lambda i: hashlib.sha256(i.encode()).hexdigest()
+    )
+    held = np.zeros(len(identities), dtype=bool)
+    train = identities.split.to_numpy() == "train"
+    for gender in sorted(set(identities.gender[train].astype(str))):
+        rows = np.flatnonzero(train & (identities.gender.astype(str).to_numpy() == gender))
+        ordered = rows[np.argsort(rank.to_numpy()[rows], kind="stable")]
+        held[ordered[: int(round(fraction * len(rows)))]] = True
+    return held
 
 
 def _dropped(kind: str, key: pd.Series, code: str, reason: str | pd.Series) -> pd.DataFrame:
@@ -68,6 +99,7 @@ def build_manifests(
     faces: pd.DataFrame,
     *,
     test_initials: str = "ABCDE",
+    val_fraction: float = 0.0,
     unknown_ids: str = "error",
     meta_path: str = "vox1_meta.csv",
 ) -> Manifests:
@@ -78,6 +110,7 @@ def build_manifests(
         voices: ``scan_voices`` table; unreadable: its unreadable files.
         faces: ``scan_faces`` table.
         test_initials: name initials of the test split.
+        val_fraction: share of the other identities held out for validation (``val_split``).
         unknown_ids: ``"error"`` or ``"drop"`` for wav folders whose id is not in the meta file.
         meta_path: the meta file's path, for messages.
 
@@ -102,6 +135,7 @@ def build_manifests(
             "folders are named by the meta file's 'VGGFace1 ID' column"
         )
     keep["split"] = [split_of(n, test_initials) for n in keep.name]
+    keep.loc[val_split(keep, val_fraction), "split"] = "val"
     info = keep[["identity", "name", "split"]]
     voice_rows = info.merge(voices, on="identity", how="inner")
     face_rows = info.merge(faces, on="name", how="inner")

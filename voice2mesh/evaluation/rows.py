@@ -6,11 +6,15 @@
     name      the key in metrics/evaluate.json ("supervised", "kd_ablation@rkd", ...)
     label     how the report shows it
     stage     the DVC stage that produces its model (None: ``evaluate`` computes the row)
-    files     the model files it reads, from the params
+    files     (params, seed) -> the model files it reads for one training seed
     load      (files, models) -> a log-mel (1, 64, T) -> raw (shape, expression) predictor
 
+Every network is trained once per seed of ``Params.train_seeds``, so a row with a model is
+predicted once per seed (``predicting_rows``): its files for seed ``k`` are seed ``k``'s models
+(the baseline's: the GAN of seed ``k`` and the one teacher, a pretrained expert).
+
 A new model is one ``Row`` here (and its stage in dvc.yaml). The ``unsupervised`` row is the
-model of ``kd_ablation@<kd.method>``: the same file, trained once; rows that read the same files
+model of ``kd_ablation@<kd.method>``: the same files, trained once; rows that read the same files
 are predicted once.
 """
 
@@ -44,7 +48,7 @@ class Row:
     name: str
     label: str
     stage: Callable[[Params], str] | None = None
-    files: Callable[[Params], tuple[Path, ...]] = lambda _: ()
+    files: Callable[[Params, int], tuple[Path, ...]] = lambda _, __: ()
     load: Callable[[tuple[Path, ...], ModelCache], Predictor] | None = None
 
 
@@ -64,7 +68,7 @@ def _kd_row(method: str) -> Row:
         f"kd_ablation@{method}",
         KD_LABELS[method],
         lambda _: f"kd_ablation@{method}",
-        lambda p: (p.kd.model_path(method),),
+        lambda p, seed: (p.kd.model_path(method, seed),),
         _predictor,
     )
 
@@ -76,21 +80,21 @@ ROWS: tuple[Row, ...] = (
         BASELINE,
         "Baseline",
         lambda _: "train_gan",
-        lambda p: (Path(p.gan.out), Path(p.teacher.out)),
+        lambda p, seed: (p.gan.model_path(seed), Path(p.teacher.out)),
         _baseline,
     ),
     Row(
         "supervised",
         "Supervised",
         lambda _: "train_supervised",
-        lambda p: (Path(p.supervised.out),),
+        lambda p, seed: (p.supervised.model_path(seed),),
         _predictor,
     ),
     Row(
         "unsupervised",
         "Unsupervised",
         lambda p: f"kd_ablation@{p.kd.method}",
-        lambda p: (p.kd.model_path(p.kd.method),),
+        lambda p, seed: (p.kd.model_path(p.kd.method, seed),),
         _predictor,
     ),
     *(_kd_row(method) for method in KD_METHODS),
@@ -109,6 +113,39 @@ def row(name: str) -> Row:
     raise ValueError(f"no evaluation row {name!r}; known: {', '.join(ROW_NAMES)}")
 
 
-def predicting_rows(params: Params) -> list[tuple[Row, tuple[Path, ...]]]:
-    """The rows ``evaluate`` predicts with a model, each with the files it reads."""
-    return [(r, r.files(params)) for r in ROWS if r.load is not None]
+def predicting_rows(params: Params) -> list[tuple[Row, int, tuple[Path, ...]]]:
+    """``(row, seed, files)`` for every row with a model and every seed of
+    ``params.train_seeds``, row after row in table order, seeds in order within a row."""
+    return [
+        (r, seed, r.files(params, seed))
+        for r in ROWS
+        if r.load is not None
+        for seed in params.train_seeds
+    ]
+
+
+def model_file(params: Params, name: str, seed: int | None = None) -> Path:
+    """The one model file row ``name`` reads for training seed ``seed`` (None: the first of
+    ``params.train_seeds``), e.g. for ``voice2mesh predict --row``.
+
+    Raises:
+        ValueError: a seed ``params`` does not train, a row without exactly one model file, or
+            a model file not there (the message lists the seeds trained beside it).
+    """
+    seeds = ", ".join(map(str, params.train_seeds))
+    if seed is not None and seed not in params.train_seeds:
+        raise ValueError(f"seed {seed} is not trained; the seeds are {seeds} (seed, n_seeds)")
+    seed = params.train_seeds[0] if seed is None else seed
+    files = {r.name: f for r, k, f in predicting_rows(params) if k == seed}
+    if name not in files or len(files[name]) != 1:
+        usable = ", ".join(n for n, f in files.items() if len(f) == 1)
+        raise ValueError(f"not a row with one model file; choose one of {usable}")
+    path = files[name][0]
+    if not path.is_file():
+        stems = [f.stem.removeprefix("seed_") for f in path.parent.glob("seed_*.pt")]
+        there = ", ".join(map(str, sorted(int(k) for k in stems if k.isdigit()))) or "none"
+        raise ValueError(
+            f"{path}: no model for seed {seed} (seeds trained there: {there}; the params train "
+            f"{seeds}); choose another seed or run `dvc repro {row(name).stage(params)}`"
+        )
+    return path

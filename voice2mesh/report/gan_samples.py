@@ -26,7 +26,7 @@ def sample_grid(
     faces_manifest: pd.DataFrame,
     path: Path | str,
     *,
-    split: str = "test",
+    split: str = "val",
     n_identities: int = 6,
     n_utterances: int = 5,
     scale: int = 2,
@@ -40,7 +40,7 @@ def sample_grid(
         voices_manifest: the voices table (``identity``, ``name``, ``split``).
         faces_manifest: the faces table (``identity``, ``split``, ``path``).
         path: the PNG to write.
-        split: whose identities to show ("test" or "train").
+        split: whose identities to show ("val": unseen in training, never the test split).
         n_identities: rows: the first identities (sorted) with a readable face and features.
         n_utterances: generated faces per row (fewer when an identity has fewer utterances).
         scale: integer upscaling of the 64x64 tiles (nearest neighbour).

@@ -23,6 +23,5 @@ class SpeakerTask(Task):
         return {"identities": list(self.split.speakers)}
 
     def counts(self) -> dict[str, int]:
-        """Training and held-out utterances."""
-        split = self.split
-        return {"n_train_utterances": len(split.train), "n_val_utterances": len(split.val)}
+        """Training and held-out (``val``) utterances."""
+        return {"n_train_utterances": len(self.split.train), "n_val_utterances": len(self.val)}

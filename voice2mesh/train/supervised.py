@@ -12,9 +12,11 @@ Loss: MSE over the normalised shape coefficients plus MSE over the normalised ex
 coefficients (Wu et al. 2022, supervised setting: an L2 loss on the 3DMM parameters), Adam, on
 random 300-800-frame crops (``voice_data.CropBatches``; its labels index the targets).
 
-Held-out utterances follow ``pretrain_voice``'s rule (the last utterance of each training
-identity with >= 2 of them), each fed whole; ``val_mse`` is the MSE of their normalised shape
-coefficients (predicting the training mean scores about 1).
+Every utterance of the training identities trains. Validation is the manifest's ``val`` split:
+identities never seen in training (``intersect.val_fraction`` of F–Z), each of their
+utterances fed whole; ``val_mse`` is the MSE of their normalised shape coefficients against
+their references (predicting the training mean scores about 1). The test (A–E) identities are
+not read.
 
 Batches and dropout masks depend only on ``(seed, step)`` (``train.loop``), so a resumed run
 reproduces the uninterrupted one.
@@ -36,7 +38,13 @@ from voice2mesh.models.supervised import SupervisedVoice2Mesh
 from voice2mesh.train.loop import Schedule, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.speaker_task import SpeakerTask
-from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
+from voice2mesh.train.voice_data import (
+    MIN_FRAMES,
+    SpeakerSplit,
+    load_utterances,
+    speaker_batches,
+    split_speakers,
+)
 
 
 @torch.no_grad()
@@ -94,7 +102,7 @@ class SupervisedTask(SpeakerTask):
         finite = np.isfinite(reference_shape).all(axis=1)
         with_ref = set(references.identity[finite].astype(str))
         train_ids = set(voices.loc[voices.split == "train", "identity"].astype(str))
-        self.split = split_speakers(store.index, train_ids & with_ref)
+        self.split = _all_train(split_speakers(store.index, train_ids & with_ref))
         raw = _targets(self.split.speakers, references, reference_shape, ks)  # (S, Ks)
         mean = np.concatenate([raw.mean(axis=0), np.zeros(ke, np.float32)])
         std = np.concatenate([raw.std(axis=0), np.zeros(ke, np.float32)])
@@ -106,8 +114,15 @@ class SupervisedTask(SpeakerTask):
         self.model = model.to(device)
         z_shape = ((raw - mean[:ks]) / model.target_std[:ks].cpu().numpy()).astype(np.float32)
         self.targets = torch.from_numpy(z_shape).to(device)  # (S, Ks) normalised targets
-        self.batches, self.val = speaker_batches(store, self.split, cfg, schedule)
-        self.val_targets = z_shape[self.split.val_labels]
+        self.batches, _ = speaker_batches(store, self.split, cfg, schedule)
+        val_ids = set(voices.loc[voices.split == "val", "identity"].astype(str)) & with_ref
+        index = store.index.reset_index(drop=True).identity.astype(str)
+        val_rows = np.flatnonzero(index.isin(val_ids).to_numpy())
+        self.val = load_utterances(store, val_rows)
+        val_raw = _targets(tuple(index.iloc[val_rows]), references, reference_shape, ks)
+        scale = model.target_std[:ks].cpu().numpy()
+        self.val_targets = ((val_raw - mean[:ks]) / scale).astype(np.float32)  # (V, Ks)
+        self.n_val_identities = len(set(index.iloc[val_rows]))
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optims = {"adam": torch.optim.Adam(trainable, lr=cfg.lr)}
         self.settings = settings(cfg) | {"n_shape": ks, "n_expression": ke}
@@ -138,8 +153,18 @@ class SupervisedTask(SpeakerTask):
             "val_mse": last["val_mse"],
             "val_mse_mean_baseline": float(np.mean(self.val_targets**2)) if self.val else None,
             "n_train_identities": len(self.split.speakers),
+            "n_val_identities": self.n_val_identities,
             "freeze_encoder": self.cfg.freeze_encoder,
         }
+
+
+def _all_train(split: SpeakerSplit) -> SpeakerSplit:
+    """``split`` with its held-out utterances moved to training (validation is the val split)."""
+    order = np.argsort(np.concatenate([split.train, split.val]), kind="stable")
+    rows = np.concatenate([split.train, split.val])[order]
+    labels = np.concatenate([split.train_labels, split.val_labels])[order]
+    empty = np.zeros(0, np.int64)
+    return SpeakerSplit(split.speakers, rows, labels, empty, empty)
 
 
 def train_supervised(

@@ -42,9 +42,12 @@ class TeacherDataset(NamedTuple):
     crops: np.ndarray  # (N, 120, 120, 3) uint8 BGR
     labels: np.ndarray  # (N, 62) float32 raw 3DDFA-V2 parameters (crop-frame pose, shape, exp)
     identities: np.ndarray  # (N,) str
-    splits: np.ndarray  # (N,) str, "train" / "test"
+    splits: np.ndarray  # (N,) str, "train" / "val" / "test"
     paths: np.ndarray  # (N,) str image paths as the index lists them
     skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of usable fits whose image failed
+
+
+TRAINING_SPLITS = ("train", "val")  # what training stages may read: never the test identities
 
 
 def load_bgr(path: Path) -> np.ndarray:
@@ -77,14 +80,19 @@ def make_labels(
 
 
 def build_teacher_dataset(
-    fits_folder: Path | str, landmarks_folder: Path | str, root: Path | str = "."
+    fits_folder: Path | str,
+    landmarks_folder: Path | str,
+    root: Path | str = ".",
+    splits: tuple[str, ...] = TRAINING_SPLITS,
 ) -> TeacherDataset:
-    """Crops and labels of every usable fit.
+    """Crops and labels of every usable fit of the identities in ``splits``.
 
     Args:
         fits_folder: the ``fit3dmm`` output (``read_fits``).
         landmarks_folder: the ``landmarks`` output (``read_landmarks``) the fits were made from.
         root: the folder the index's relative image paths start from (the project root).
+        splits: the manifest splits whose images are read; the default leaves the test (A–E)
+            identities unread, as every training stage must (only ``evaluate`` asks for them).
 
     Returns:
         A ``TeacherDataset``; rows follow the fits index, unusable fits left out, and fits whose
@@ -100,7 +108,8 @@ def build_teacher_dataset(
             f"{missing[0]}); rerun fit3dmm on these landmarks"
         )
     loaded, skipped = {}, []
-    for k in np.flatnonzero(fits.usable):
+    wanted = fits.usable & fits.index.split.isin(splits).to_numpy()
+    for k in np.flatnonzero(wanted):
         path = fits.index.path.iloc[k]
         try:
             loaded[k] = load_bgr(Path(root) / path)
