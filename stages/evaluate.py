@@ -1,25 +1,29 @@
-"""Stage ``evaluate``: the paper's metrics for every row on the test identities.
+"""Stage ``evaluate``: the paper's metrics for every row and training seed on the test identities.
 
-Reads:  params ``evaluate``, ``seed``, ``device``, ``face_model``, ``intersect.out``,
-        ``features.out``, ``fit3dmm.out``, ``landmarks.out``, ``pretrain_voice.out``,
-        ``supervised.out``, ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.method``; the
-        manifest, features, reference fits, every model and (synthetic world,
-        ``evaluate.truth``) the true shapes; the test-split face crops for the teacher's
-        held-out accuracy.
-Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice), baseline
-        (GAN -> teacher), supervised, unsupervised (= kd_ablation@<kd.method>),
-        kd_ablation@<method> for every KD method.
-Writes: ``metrics/evaluate.json`` (``vs_reference`` and ``vs_truth``: row → metric → mean,
-        95 % CI, paired p-values against the mean faces and the baseline; the gender
-        classifier's accuracy; the teacher's shape RMSE vs fits and truth; counts) and
-        ``${evaluate.out}/``: ``per_utterance.csv`` (every metric of every row and utterance,
-        both references), ``paired.csv`` (paired differences with CIs) and
-        ``predictions.npz`` (the coefficients each row predicted, for the report).
+Reads:  params ``evaluate``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
+        ``intersect.out``, ``features.out``, ``fit3dmm.out``, ``landmarks.out``,
+        ``pretrain_voice.out``, ``supervised.out``, ``teacher.out``, ``gan.out``, ``kd.out``,
+        ``kd.method``; the manifest, features, reference fits, every seed's models and (synthetic
+        world, ``evaluate.truth``) the true shapes; the train- and test-split face crops for the
+        teacher's held-out accuracy. The only stage that reads the test (A–E) identities.
+Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice, the first
+        seed's encoder; both fitted on split ``train`` only), baseline (GAN -> teacher),
+        supervised, unsupervised (= kd_ablation@<kd.method>), kd_ablation@<method> for every KD
+        method; every network row once per seed of ``Params.train_seeds``.
+Writes: ``metrics/evaluate.json``: blocks ``vs_reference``, ``vs_truth`` (as predicted),
+        ``shape_only``, ``shape_only_vs_truth`` (expression set to zero): row → ``n_seeds`` and
+        metric → mean, CI, paired p and Holm-adjusted p against the mean faces and the baseline
+        (two-level bootstrap over identities and seeds); ``families`` (the Holm families); the
+        gender classifier's accuracy; the teacher's shape RMSE vs fits and truth; counts.
+        ``${evaluate.out}/``: ``per_utterance.csv`` (every metric of every row, seed, scoring
+        and reference kind per utterance), ``paired.csv`` (paired differences with CIs, p and
+        Holm p) and ``predictions.npz`` (the first seed's coefficients per row, for the report).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -31,11 +35,14 @@ from voice2mesh.checkpoint import ModelCache
 from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
+from voice2mesh.evaluation.blocks import summarise_blocks
+from voice2mesh.evaluation.families import too_few_resamples
+from voice2mesh.evaluation.inference import mean_face_rows, predict_batched
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
 from voice2mesh.evaluation.rows import BASELINE, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
+from voice2mesh.evaluation.scorings import score_all
 from voice2mesh.evaluation.store import write_predictions
-from voice2mesh.evaluation.summary import summarise
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.io import atomic_dir, atomic_path, write_json
@@ -46,6 +53,7 @@ from voice2mesh.train.teacher_data import build_teacher_dataset
 
 METRICS = Path("metrics/evaluate.json")
 COMPARATORS = (MEAN_FACE, GENDER_MEAN_FACE, BASELINE)
+NO_TRAINING = -1  # the seed of the mean-face rows
 
 log = logging.getLogger("stages.evaluate")
 
@@ -57,7 +65,7 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
 
 def teacher_rows(params: Params, models: ModelCache, truth, name_of) -> dict:
     """The teacher's held-out (test-split crops) shape RMSE vs the fits and, if known, truth."""
-    data = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
+    data = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out, splits=("train", "test"))
     test = data.splits == "test"
     teacher = models.get(params.teacher.out, ("teacher",), "evaluate")
     ks = params.face_model.n_shape
@@ -65,12 +73,52 @@ def teacher_rows(params: Params, models: ModelCache, truth, name_of) -> dict:
     targets = {"fits": data.labels[test, N_POSE : N_POSE + ks]}
     if truth is not None:
         targets["truth"] = truth.shapes_of(name_of.loc[data.identities[test]], ks)
-    mean = data.labels[~test, N_POSE : N_POSE + ks].mean(axis=0)
+    mean = data.labels[~test, N_POSE : N_POSE + ks].mean(axis=0)  # the train split's
     return protocol.teacher_accuracy(predicted, targets, mean)
 
 
+def predict(
+    params: Params,
+    models: ModelCache,
+    store: FeatureStore,
+    test: protocol.TestSet,
+    genders: dict[str, str],
+    device: str,
+    bar: Callable[[Iterable, str], Iterable],
+) -> tuple[dict[tuple[str, int], tuple], dict, dict[str, str]]:
+    """``({(row, seed): (shape, expression)}, gender metrics, draw keys)``: the mean faces
+    (seed -1) and every network row and seed. Rows reading the same files are predicted once
+    and share their bootstrap seed draws (``draw_keys``: row -> the first row reading them)."""
+    encoder = params.pretrain_voice.model_path(params.train_seeds[0])
+    embed = models.get(encoder, ("voice_encoder",), "evaluate").encoder
+    means, gender_metrics = mean_face_rows(
+        test,
+        lambda rows: predict_batched(embed, store, rows, device, lambda it: bar(it, "voices"))[0],
+        store,
+        genders,
+        params.evaluate.gender_l2,
+    )
+    predictions = {(name, NO_TRAINING): rows for name, rows in means.items()}
+    utterances = test.utterances.row.to_numpy()
+    done: dict[tuple, tuple] = {}  # files -> predictions
+    files_of: dict[str, tuple] = {}  # row -> the files of each of its seeds
+    for row, seed, files in predicting_rows(params):
+        if files not in done:
+            net, what = row.load(files, models), f"{row.name} seed {seed}"
+            progress = lambda it: bar(it, what)  # noqa: B023, E731  (used at once)
+            done[files] = predict_batched(net, store, utterances, device, progress)
+        predictions[row.name, seed] = done[files]
+        files_of[row.name] = (*files_of.get(row.name, ()), files)
+    first_reader: dict[tuple, str] = {}
+    for name, files in files_of.items():
+        first_reader.setdefault(files, name)
+    draw_keys = {name: first_reader[files] for name, files in files_of.items()}
+    return predictions, gender_metrics, draw_keys
+
+
 def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
-    """Predict with every row, score against references (and truth), summarise, write."""
+    """Predict with every row and seed, score two ways against references (and truth),
+    summarise with seed variance and Holm-adjusted p-values, write."""
     p = params.evaluate
     device = training_device(params.device)
     models = ModelCache(device)
@@ -82,29 +130,10 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     test = protocol.build_test_set(
         store.index, identities, fits.references, fits.reference_shape, p.n_utterances
     )
-
-    encoder = models.get(params.pretrain_voice.out, ("voice_encoder",), "evaluate").encoder
-    rows, gender_metrics = protocol.baseline_rows(
-        test,
-        encoder,
-        store,
-        dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True)),
-        p.gender_l2,
-        device,
-        bar,
+    genders = dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True))
+    predictions, gender_metrics, draw_keys = predict(
+        params, models, store, test, genders, device, bar
     )
-    predicted: dict[tuple[Path, ...], tuple] = {}  # rows reading the same files: one pass
-    for row, files in predicting_rows(params):
-        if files not in predicted:
-            net = row.load(files, models)
-            predicted[files] = protocol.network_rows(
-                net,
-                store,
-                test,
-                device,
-                lambda it: bar(it, row.name),  # noqa: B023
-            )
-        rows[row.name] = predicted[files]
 
     references = {"reference": test.reference_shape}
     name_of = identities.set_index(identities.identity.astype(str)).name
@@ -112,31 +141,33 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     if truth is not None:
         references["truth"] = truth.shapes_of(name_of.loc[test.identities])
     teacher = teacher_rows(params, models, truth, name_of)
-    out = {"gender_from_voice": gender_metrics, "teacher": teacher}
-    per_utt, paired = [], []
-    for kind, ref_shape in references.items():
-        log.info(
-            "scoring %d rows x %d utterances against the %s faces",
-            len(rows),
-            len(test.utterances),
-            kind,
-        )
-        scored = protocol.score_rows(model, rows, test, ref_shape).assign(reference=kind)
-        summary, pairs = summarise(
-            scored, METRIC_COLUMNS, COMPARATORS, p.n_resamples, p.confidence, params.seed
-        )
-        out[f"vs_{kind}"] = summary
-        per_utt.append(scored)
-        paired.append(pairs.assign(reference=kind))
+    log.info(
+        "scoring %d predictions x %d utterances, as predicted and shape only, against %s",
+        len(predictions),
+        len(test.utterances),
+        " and ".join(references),
+    )
+    scored = score_all(model, predictions, test, references, progress=lambda it: bar(it, "scoring"))
+    blocks, paired = summarise_blocks(
+        scored, METRIC_COLUMNS, COMPARATORS, p.n_resamples, p.confidence, params.seed, draw_keys
+    )
+    for warning in too_few_resamples(blocks["families"], p.n_resamples, 1.0 - p.confidence):
+        log.warning(warning)
+    names = list(dict.fromkeys(name for name, _ in predictions))
+    out = {"gender_from_voice": gender_metrics, "teacher": teacher} | blocks
     out["counts"] = {
         "test_identities": len(test.identities),
         "test_utterances": len(test.utterances),
-        "rows": len(rows),
+        "rows": len(names),
+        "seeds": params.n_seeds,
+        "resamples": p.n_resamples,
     }
+    first = {n: min(s for m, s in predictions if m == n) for n in names}  # -1 or train_seeds[0]
     with atomic_dir(Path(p.out)) as folder:
-        _csv(pd.concat(per_utt, ignore_index=True), folder / "per_utterance.csv")
-        _csv(pd.concat(paired, ignore_index=True), folder / "paired.csv")
-        write_predictions(folder / "predictions.npz", test, rows, references)
+        _csv(scored, folder / "per_utterance.csv")
+        _csv(paired, folder / "paired.csv")
+        rows = {n: predictions[n, first[n]] for n in names}
+        write_predictions(folder / "predictions.npz", test, rows, references, first)
     write_json(metrics, out)
     return out
 

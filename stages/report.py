@@ -4,7 +4,8 @@ Reads:  params ``report``, ``face_model``, ``evaluate.out`` / ``evaluate.confide
         ``metrics/evaluate.json``, ``${evaluate.out}/paired.csv`` and
         ``${evaluate.out}/predictions.npz``.
 Writes: ``${report.tables}`` (markdown: Tables 1-5 against the reference faces and, in the
-        synthetic world, against the true faces; the paper's numbers beside ours) and, in
+        synthetic world, against the true faces, each with its seed counts, p and Holm p and a
+        shape-only Tables 1-4; the paper's numbers beside ours) and, in
         ``${report.figures}/``, ``meshes.png``, ``coherence.png`` and ``ear_ratio.png``
         (``gan_samples.png`` there comes from ``train_gan`` and is only linked).
 """

@@ -126,8 +126,10 @@ def test_predictions_round_trip(tmp_path) -> None:
     index, identities, references, shape = _tables()
     test = protocol.build_test_set(index, identities, references, shape, 2)
     rows = {"mean_face": (np.ones((2, 8)), None), "net": (np.zeros((2, 8)), np.ones((2, 2)))}
-    write_predictions(tmp_path / "p.npz", test, rows, {"reference": test.reference_shape})
+    seeds = {"mean_face": -1, "net": 3}
+    write_predictions(tmp_path / "p.npz", test, rows, {"reference": test.reference_shape}, seeds)
     back = read_predictions(tmp_path / "p.npz")
+    assert back.seeds == seeds
     assert list(back.rows) == ["mean_face", "net"] and back.rows["mean_face"][1].shape == (2, 0)
     assert np.array_equal(back.rows["net"][1], np.ones((2, 2)))
     assert np.array_equal(back.references["reference"], test.reference_shape)

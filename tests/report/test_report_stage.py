@@ -40,18 +40,20 @@ def fake_predictions(path, model, rows=ROWS, n_utt: int = 3) -> None:
         shape = ref[np.arange(len(ids)) // n_utt] * 0.5 + rng.normal(size=(len(ids), 6))
         expression = None if "mean" in row else rng.normal(size=(len(ids), 2)) * 0.3
         preds[row] = (shape.astype(np.float32), expression)
-    write_predictions(path, test, preds, {"reference": ref, "truth": ref * 1.1})
+    seeds = {row: -1 if "mean" in row else 0 for row in rows}
+    write_predictions(path, test, preds, {"reference": ref, "truth": ref * 1.1}, seeds)
 
 
 def fake_results(rows=ROWS) -> dict:
     entry = {"mean": 0.03, "ci_low": 0.02, "ci_high": 0.04, "p_vs_gender_mean_face": 0.5}
+    entry["p_holm_vs_gender_mean_face"] = 1.0
     summary = {r: {m: dict(entry) for m in ("ER", "ARE", "NME")} for r in rows}
+    blocks = ("vs_reference", "vs_truth", "shape_only", "shape_only_vs_truth")
     return {
-        "counts": {"test_identities": len(IDS), "test_utterances": 3 * len(IDS)},
+        "counts": {"test_identities": len(IDS), "test_utterances": 3 * len(IDS), "seeds": 3},
         "gender_from_voice": {"accuracy": 0.8, "majority_baseline": 0.6},
-        "vs_reference": summary,
-        "vs_truth": summary,
-    }
+        "families": {f"{b}: Tables 1-4": {"tests": 30, "adjustment": "Holm"} for b in blocks},
+    } | {block: summary for block in blocks}
 
 
 @pytest.fixture
@@ -62,6 +64,7 @@ def evaluated(tmp_path, model, monkeypatch):
     fake_predictions(folder / "predictions.npz", model)
     pd.DataFrame(
         {
+            "block": ["vs_reference"],
             "model": ["supervised"],
             "comparator": ["gender_mean_face"],
             "metric": ["ARE"],
@@ -69,7 +72,8 @@ def evaluated(tmp_path, model, monkeypatch):
             "ci_low": [-0.002],
             "ci_high": [0.0],
             "p": [0.04],
-            "reference": ["reference"],
+            "family": ["vs_reference: Tables 1-4"],
+            "p_holm": [0.4],
         }
     ).to_csv(folder / "paired.csv", index=False)
     metrics = tmp_path / "evaluate.json"
@@ -100,6 +104,7 @@ def test_stage_end_to_end_and_deterministic(evaluated, tmp_path):
     assert "(figures/meshes.png)" in text and "(figures/ear_ratio.png)" in text
     assert "gan_samples" not in text
     assert "synthetic world only" in text and "| Supervised | Gender mean face |" in text
+    assert "Tables 1-4, shape only" in text and "Holm family `vs_reference: Tables 1-4`" in text
     names = ("meshes.png", "coherence.png", "ear_ratio.png")
     first = {n: (folder / "figures" / n).read_bytes() for n in names}
     meshes = np.asarray(Image.open(folder / "figures" / "meshes.png"))
@@ -146,4 +151,10 @@ def test_ear_ratio_matches_the_pair_distances(tmp_path, model):
     np.testing.assert_allclose(ratio, dist["ear"] / dist["oicd"])
     assert figures.coherence_speaker(pred) == IDS[0]
     assert list(figures.utterances_of(pred, IDS[1])) == [3, 4, 5]
+    assert pred.seeds == {
+        "mean_face": -1,
+        "gender_mean_face": -1,
+        "supervised": 0,
+        "unsupervised": 0,
+    }
     assert ROW_LABELS["supervised"] == "Supervised"

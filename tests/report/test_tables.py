@@ -12,17 +12,20 @@ from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.report import tables as t
 
 ROWS = ("mean_face", "gender_mean_face", "supervised", "kd_ablation@rkd")
+BLOCKS = ("vs_reference", "vs_truth", "shape_only", "shape_only_vs_truth")
 
 
-def fake_summary(rows: tuple[str, ...], comparators: tuple[str, ...]) -> dict:
-    """row -> metric -> {mean, ci_low, ci_high, p_vs_*}; values differ per row and metric."""
+def fake_summary(rows: tuple[str, ...], comparators: tuple[str, ...], shift: float = 0.0) -> dict:
+    """row -> n_seeds, metric -> {mean, ci_low, ci_high, p_vs_*, p_holm_vs_*}; values differ
+    per row and metric."""
     out = {}
     for i, row in enumerate(rows):
-        out[row] = {}
+        out[row] = {"n_seeds": 1 if "mean_face" in row else 3}
         for j, metric in enumerate(METRIC_COLUMNS):
-            mean = 0.02 + 0.001 * i + 0.0001 * j
+            mean = 0.02 + 0.001 * i + 0.0001 * j + shift
             entry = {"mean": mean, "ci_low": mean - 0.002, "ci_high": mean + 0.003}
             entry |= {f"p_vs_{c}": 0.01 * (i + 1) for c in comparators if c != row}
+            entry |= {f"p_holm_vs_{c}": min(1.0, 0.03 * (i + 1)) for c in comparators if c != row}
             out[row][metric] = entry
     return out
 
@@ -30,26 +33,37 @@ def fake_summary(rows: tuple[str, ...], comparators: tuple[str, ...]) -> dict:
 def fake_results(rows=ROWS, truth: bool = True) -> dict:
     comparators = ("mean_face", "gender_mean_face") + (("baseline",) if "baseline" in rows else ())
     results = {
-        "counts": {"rows": len(rows), "test_identities": 7, "test_utterances": 21},
+        "counts": {
+            "rows": len(rows),
+            "test_identities": 7,
+            "test_utterances": 21,
+            "seeds": 3,
+            "resamples": 2000,
+        },
         "gender_from_voice": {"accuracy": 0.9, "majority_baseline": 0.5},
-        "vs_reference": fake_summary(rows, comparators),
+        "families": {},
     }
-    if truth:
-        results["vs_truth"] = fake_summary(rows, comparators)
+    for block in BLOCKS if truth else BLOCKS[::2]:
+        shift = 0.1 if block.startswith("shape_only") else 0.0
+        results[block] = fake_summary(rows, comparators, shift)
+        results["families"][f"{block}: Tables 1-4"] = {"tests": 117, "adjustment": "Holm"}
+        results["families"][f"{block}: Table 5"] = {"tests": 12, "adjustment": "Holm"}
     return results
 
 
 def fake_paired() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "model": ["supervised", "supervised"],
-            "comparator": ["gender_mean_face", "gender_mean_face"],
-            "metric": ["ARE", "ER"],
-            "diff": [-0.0012, 0.0003],
-            "ci_low": [-0.002, -0.001],
-            "ci_high": [-0.0004, 0.001],
-            "p": [0.0031, 0.5],
-            "reference": ["reference", "reference"],
+            "block": ["vs_reference", "vs_reference", "shape_only"],
+            "model": ["supervised", "supervised", "supervised"],
+            "comparator": ["gender_mean_face"] * 3,
+            "metric": ["ARE", "ER", "ARE"],
+            "diff": [-0.0012, 0.0003, -0.5],
+            "ci_low": [-0.002, -0.001, -0.6],
+            "ci_high": [-0.0004, 0.001, -0.4],
+            "p": [0.0031, 0.5, 0.001],
+            "family": ["vs_reference: Tables 1-4"] * 2 + ["shape_only: Tables 1-4"],
+            "p_holm": [0.0341, 1.0, 0.002],
         }
     )
 
@@ -79,6 +93,7 @@ def test_every_table_with_the_paper_layout():
     for part in (ref, truth):
         for n in range(1, 6):
             assert f"### Table {n}." in part
+        assert "### Tables 1-4, shape only" in part
     columns = "| Metric | Mean face | Gender mean face | Baseline | Supervised | Unsupervised |"
     assert columns + " Paper: Baseline | Paper: Supervised | Paper: Unsupervised |" in ref
     assert columns + "\n" in truth and "Paper:" not in truth  # paper numbers: reference only
@@ -91,7 +106,56 @@ def test_every_table_with_the_paper_layout():
     ] == ["KD", "Attention", "SP", "Correlation", "RKD", "CRD", "VID", "PKT"]
     assert "[meshes](figures/meshes.png)" in text
     assert "7 identities, 21 utterances" in text and "accuracy 0.900" in text
-    assert "Wilcoxon" in text and "bootstrap" in text
+    assert "3 training seeds per network row" in text and "two-level bootstrap" in text
+
+
+def test_seeds_are_shown_per_row():
+    text = t.render_tables(fake_results(truth=False))
+    table1 = section(text, "### Table 1.")
+    # mean faces: no training; baseline and unsupervised absent; the paper: one model per row
+    assert cells(table1, "Seeds")[1:] == ["none", "none", "—", "3", "—", "1", "1", "1"]
+    table5 = section(text, "### Table 5.")
+    assert cells(table5, "RKD")[1] == "3" and cells(table5, "Attention")[1] == "—"
+    shape = section(text, "### Tables 1-4, shape only")
+    assert cells(shape, "Seeds")[1:] == ["none", "none", "—", "3", "—"]
+
+
+def test_p_values_come_with_holm_and_their_family():
+    text = t.render_tables(fake_results(truth=False))
+    table1 = section(text, "### Table 1.")
+    p_table = table1[table1.index("p (Holm-adjusted p)") :]
+    # supervised is row 2: p = 0.03, Holm p = 0.09 vs the gender mean face; no baseline row
+    assert cells(p_table, "Mean")[4] == "— / 0.030 (0.090)"
+    assert "Holm family `vs_reference: Tables 1-4`: 117 tests" in table1
+    assert "the smallest Holm p here is 0.117 (no test can reach significance)" in table1
+    table5 = section(text, "### Table 5.")
+    assert "Holm family `vs_reference: Table 5`: 12 tests" in table5
+    assert "smallest Holm p here is 0.012." in table5
+    assert t.fmt_p_holm({"p_vs_baseline": 0.001, "p_holm_vs_baseline": 0.01}, "baseline", 0.05) == (
+        "0.001 (0.010) *"
+    )
+    assert t.fmt_p_holm({}, "baseline", 0.05) == "—"
+
+
+def test_shape_only_tables_and_units():
+    results = fake_results()
+    text = t.render_tables(results)
+    for kind, block in (("reference", "shape_only"), ("truth", "shape_only_vs_truth")):
+        title = (
+            "Against the reference (fitted) faces" if kind == "reference" else "Against the true"
+        )
+        part = section(section(text, f"## {title}"), "### Tables 1-4, shape only")
+        entry = results[block]["supervised"]["NME"]
+        assert cells(part, "NME")[4] == t.fmt_ci(entry, 4)
+        assert [c[0] for c in (cells(part, m) for m in ("Mean", "NME", "RMSE"))] == [
+            "Mean",
+            "NME",
+            "RMSE",
+        ]
+        assert f"Holm family `{block}: Tables 1-4`" in part
+    table3 = section(text, "### Table 3.")
+    assert "3DDFA crop units" in table3.splitlines()[0] and "RMSE (mm)" not in text
+    assert "not millimetres" in text
 
 
 def test_ci_and_p_formatting():
@@ -103,7 +167,7 @@ def test_ci_and_p_formatting():
     assert t.fmt_value(float("nan"), 3) == "—"
     text = t.render_tables(fake_results())
     entry = fake_results()["vs_reference"]["supervised"]["RMSE"]
-    assert "| RMSE (mm) | " in text and t.fmt_ci(entry, 3) in section(text, "### Table 3.")
+    assert "| RMSE | " in text and t.fmt_ci(entry, 3) in section(text, "### Table 3.")
 
 
 def test_missing_rows_are_dashes_with_a_footnote():
@@ -115,26 +179,27 @@ def test_missing_rows_are_dashes_with_a_footnote():
     assert er[4].startswith("0.")  # supervised is there
     assert "—: not in metrics/evaluate.json: Baseline, Unsupervised." in table1
     table5 = section(text, "### Table 5.")
-    assert cells(table5, "RKD")[1] == "0.0234 [0.0214, 0.0264]"  # row 3, ARE = metric 4
+    assert cells(table5, "RKD")[2] == "0.0234 [0.0214, 0.0264]"  # row 3, ARE = metric 4
     assert "not in metrics/evaluate.json: KD, Attention, SP, Correlation, CRD, VID, PKT." in table5
 
 
-def test_percent_change_by_hand():
+def test_percent_change_by_hand_and_what_it_compares():
     rows = ("gender_mean_face", "baseline", "supervised")
     results = fake_results(rows, truth=False)
     ref = results["vs_reference"]
     ref["baseline"]["ARE"]["mean"] = 0.0300
     ref["supervised"]["ARE"]["mean"] = 0.0255
     ref["gender_mean_face"]["ARE"]["mean"] = 0.0250
-    table1 = section(t.render_tables(results), "### Table 1.")
+    text = t.render_tables(results)
+    table1 = section(text, "### Table 1.")
     vs_base = cells(table1, "Mean: % vs baseline")
     # columns: label, mean face, gender mean face, baseline, supervised, unsupervised, paper x3
     assert vs_base[1:6] == ["—", "-16.7 %", "—", "-15.0 %", "—"]
     assert vs_base[7:9] == ["-18.9 %", "-15.9 %"]  # the paper: 0.0245 and 0.0254 vs 0.0302
     vs_gender = cells(table1, "Mean: % vs gender")
     assert vs_gender[3:5] == ["+20.0 %", "+2.0 %"]
-    p_table = table1[table1.index("p-values") :]
-    assert cells(p_table, "Mean")[4] == "0.030 / 0.030"  # supervised (row 2): p = 0.01 * 3
+    note = text[text.index("How to read these tables") :]
+    assert "seed-to-seed variance" in note and "relative difference of the row's grand mean" in note
 
 
 def test_paper_numbers_appear():
@@ -152,8 +217,10 @@ def test_paper_numbers_appear():
 def test_paired_section_from_the_csv():
     text = t.render_tables(fake_results(truth=False), fake_paired())
     paired = section(text, "### Paired differences")
-    assert "| ARE | Supervised | Gender mean face | -0.0012 [-0.0020, -0.0004] | 0.003 |" in paired
+    row = "| ARE | Supervised | Gender mean face | -0.0012 [-0.0020, -0.0004] | 0.003 | 0.034 |"
+    assert row in paired
     assert "| ER |" not in paired  # only the tables' summary metrics
+    assert "-0.5000" not in paired  # shape-only tests are not the as-predicted block's
 
 
 def test_deterministic():

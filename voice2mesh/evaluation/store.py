@@ -2,8 +2,11 @@
 
 predictions.npz   utterance_identity (U,), utterance_path (U,); identities (S,) and
                   ``<kind>_shape`` (S, Ks) reference shapes per kind (``reference``, ``truth``);
-                  ``rows`` (M,) row names and, per row, ``<row>.shape`` (U, Ks) and
-                  ``<row>.expression`` (U, Ke) raw coefficients (Ke = 0 for neutral rows).
+                  ``rows`` (M,) row names, ``row_seeds`` (M,) the training seed each row's
+                  predictions come from (the first of ``train_seeds``; −1: no training) and,
+                  per row, ``<row>.shape`` (U, Ks) and ``<row>.expression`` (U, Ke) raw
+                  coefficients (Ke = 0 for neutral rows). Every seed's metrics are in
+                  ``per_utterance.csv``; the figures show one model per row.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class StoredPredictions:
     identities: np.ndarray  # (S,)
     references: dict[str, np.ndarray]  # kind -> (S, Ks)
     rows: dict[str, tuple[np.ndarray, np.ndarray]]  # row -> ((U, Ks), (U, Ke))
+    seeds: dict[str, int]  # row -> the training seed of its predictions (-1: no training)
 
 
 def write_predictions(
@@ -31,13 +35,17 @@ def write_predictions(
     test: TestSet,
     rows: dict[str, tuple[np.ndarray, np.ndarray | None]],
     references: dict[str, np.ndarray],
+    seeds: dict[str, int],
 ) -> None:
-    """Write every row's predicted coefficients and the reference shapes (module docstring)."""
+    """Write every row's predicted coefficients and the reference shapes (module docstring).
+
+    ``seeds`` gives each row's training seed (−1 for a row without training)."""
     arrays = {
         "utterance_identity": test.utterances.identity.to_numpy(str),
         "utterance_path": test.utterances.path.to_numpy(str),
         "identities": test.identities.astype(str),
         "rows": np.array(list(rows), dtype=str),
+        "row_seeds": np.array([seeds[name] for name in rows], np.int64),
     }
     arrays |= {f"{kind}_shape": shape for kind, shape in references.items()}
     for name, (shape, expression) in rows.items():
@@ -74,9 +82,9 @@ def read_predictions(path: Path | str) -> StoredPredictions:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run `dvc repro evaluate` first")
     with np.load(path) as data:
-        rows = {
-            str(r): (data[f"{r}.shape"], data[f"{r}.expression"]) for r in data["rows"].tolist()
-        }
+        names = [str(r) for r in data["rows"].tolist()]
+        rows = {r: (data[f"{r}.shape"], data[f"{r}.expression"]) for r in names}
+        seeds = data["row_seeds"].tolist() if "row_seeds" in data.files else [-1] * len(names)
         kinds = [k[: -len("_shape")] for k in data.files if k.endswith("_shape")]
         pred = StoredPredictions(
             utterance_identity=data["utterance_identity"],
@@ -84,6 +92,7 @@ def read_predictions(path: Path | str) -> StoredPredictions:
             identities=data["identities"],
             references={kind: data[f"{kind}_shape"] for kind in kinds},
             rows=rows,
+            seeds=dict(zip(names, map(int, seeds), strict=True)),
         )
     _check_rows(path, pred)
     return pred

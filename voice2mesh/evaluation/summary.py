@@ -1,31 +1,54 @@
-"""Per-utterance metric rows → per-identity means → overall figures with CIs and paired tests.
+"""Per-utterance metric rows → per-seed, per-identity means → figures with CIs and paired tests.
 
-Input: a long frame, one row per (model, utterance), columns ``model``, ``identity`` and the
-metric columns. Every model must cover the same identities (the paired tests need it).
+Input: a long frame, one row per (model, training seed, utterance), columns ``model``, ``seed``,
+``identity`` and the metric columns. Every model and seed must cover the same identities (the
+paired tests need it). The statistics are ``stats``' two-level bootstrap.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from voice2mesh.evaluation.stats import bootstrap_ci, bootstrap_indices, paired_p_value
+from voice2mesh.evaluation.stats import (
+    bootstrap_indices,
+    bootstrap_p,
+    percentile_ci,
+    seed_bootstrap,
+)
+
+PAIRED_COLUMNS = ["model", "comparator", "metric", "diff", "ci_low", "ci_high", "p"]
 
 
-def per_identity(rows: pd.DataFrame, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    """``{model: (S, len(metrics)) per-identity means}``, identities sorted, equal across models."""
+def per_identity(rows: pd.DataFrame, metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``{model: (n_seeds, S, len(metrics))}`` per-identity means, seeds and identities sorted.
+
+    Raises:
+        ValueError: a model or seed was evaluated on other identities than the first one.
+    """
     out, identities = {}, None
     for model, group in rows.groupby("model", sort=False):
-        means = group.groupby("identity", sort=True)[list(metrics)].mean()
-        if identities is None:
-            identities = means.index
-        elif not means.index.equals(identities):
-            raise ValueError(
-                f"model {model!r} was evaluated on other identities than the first model; "
-                "every row must cover the same test identities"
-            )
-        out[str(model)] = means
+        per_seed = []
+        for seed, by_seed in group.groupby("seed", sort=True):
+            means = by_seed.groupby("identity", sort=True)[list(metrics)].mean()
+            if identities is None:
+                identities = means.index
+            elif not means.index.equals(identities):
+                raise ValueError(
+                    f"model {model!r}, seed {seed} was evaluated on other identities than the "
+                    "first model; every row and seed must cover the same test identities"
+                )
+            per_seed.append(means.to_numpy(np.float64))
+        out[str(model)] = np.stack(per_seed)
     return out
+
+
+def seed_rng(seed: int, key: str) -> np.random.Generator:
+    """The generator of one row's seed draws: fixed by ``seed`` and the row's ``key``."""
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
 def summarise(
@@ -35,59 +58,50 @@ def summarise(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    draw_keys: Mapping[str, str] | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """Overall mean, bootstrap CI and paired p-values of every model and metric.
+    """Grand mean, two-level bootstrap CI and paired bootstrap p of every model and metric.
 
     Args:
-        rows: per-utterance metrics (``model``, ``identity`` and ``metrics`` columns).
+        rows: per-utterance metrics (``model``, ``seed``, ``identity`` and ``metrics`` columns).
         metrics: the metric columns to summarise.
         comparators: models every other model is tested against (those present in ``rows``).
-        n_resamples, confidence, seed: the identity bootstrap (``stats.bootstrap_ci``).
+        n_resamples, confidence, seed: the bootstrap; the identity draws come from ``seed``,
+            each model's seed draws from ``seed`` and its name.
+        draw_keys: ``{model: key}`` for models that are the same trained networks under another
+            name (e.g. ``unsupervised`` = ``kd_ablation@<kd.method>``): they share the key's seed
+            draws, so identical rows get identical figures.
 
     Returns:
-        ``(summary, paired)``: ``summary[model][metric]`` = ``{mean, ci_low, ci_high,
-        p_vs_<comparator>...}`` (floats, for ``dvc metrics``); ``paired``: one row per (model,
+        ``(summary, paired)``: ``summary[model]`` = ``{"n_seeds": k, metric: {mean, ci_low,
+        ci_high, p_vs_<comparator>...}}`` (for ``dvc metrics``); ``paired``: one row per (model,
         comparator, metric) with the mean paired difference (model − comparator, negative =
-        model better for these error metrics), its bootstrap CI and the p-value.
+        model better for these error metrics), its bootstrap CI and the bootstrap p.
     """
     tables = per_identity(rows, metrics)
     if not tables:
         raise ValueError("nothing to summarise: no evaluated rows")
-    n_ids = len(next(iter(tables.values())))
-    indices = bootstrap_indices(n_ids, n_resamples, seed)
+    n_ids = next(iter(tables.values())).shape[1]
+    id_idx = bootstrap_indices(n_ids, n_resamples, seed)  # (B, S), shared: rows are paired
+    keys = dict(draw_keys or {})
+    boot = {  # model -> (B, M) resampled means
+        model: seed_bootstrap(values, id_idx, seed_rng(seed, keys.get(model, model)))
+        for model, values in tables.items()
+    }
     present = [c for c in comparators if c in tables]
     summary: dict = {}
     paired = []
-    for model, table in tables.items():
-        summary[model] = {}
-        for metric in metrics:
-            values = table[metric].to_numpy()
-            mean, low, high = bootstrap_ci(values, indices, confidence)
+    for model, values in tables.items():
+        summary[model] = {"n_seeds": int(values.shape[0])}
+        for j, metric in enumerate(metrics):
+            mean = float(values[..., j].mean())
+            low, high = percentile_ci(boot[model][:, j], confidence)
             entry = {"mean": mean, "ci_low": low, "ci_high": high}
-            for comp in present:
-                if comp == model:
-                    continue
-                other = tables[comp][metric].to_numpy()
-                p = paired_p_value(values, other)
-                entry[f"p_vs_{comp}"] = p
-                diff, d_low, d_high = bootstrap_ci(values - other, indices, confidence)
-                paired.append(
-                    {
-                        "model": model,
-                        "comparator": comp,
-                        "metric": metric,
-                        "diff": diff,
-                        "ci_low": d_low,
-                        "ci_high": d_high,
-                        "p": p,
-                    }
-                )
+            for comp in (c for c in present if c != model):
+                delta = boot[model][:, j] - boot[comp][:, j]  # (B,)
+                entry[f"p_vs_{comp}"] = bootstrap_p(delta)
+                d_low, d_high = percentile_ci(delta, confidence)
+                diff = mean - float(tables[comp][..., j].mean())
+                paired.append([model, comp, metric, diff, d_low, d_high, entry[f"p_vs_{comp}"]])
             summary[model][metric] = entry
-    return summary, pd.DataFrame(
-        paired, columns=["model", "comparator", "metric", "diff", "ci_low", "ci_high", "p"]
-    )
-
-
-def n_identities(rows: pd.DataFrame) -> int:
-    """Distinct identities in per-utterance rows."""
-    return int(np.unique(rows.identity.astype(str)).size)
+    return summary, pd.DataFrame(paired, columns=PAIRED_COLUMNS)

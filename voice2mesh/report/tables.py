@@ -3,62 +3,41 @@
 Pure functions: ``metrics/evaluate.json`` (loaded), ``paired.csv`` (a frame) and figure links
 in, one deterministic markdown string out. Layout follows the paper: metrics down, models
 across (Baseline / Supervised / Unsupervised), plus our two reference rows (mean face and
-gender-from-voice mean face) and the paper's own numbers beside ours. Table 5 lists the ARE
-mean of the unsupervised model trained with each distillation method (``kd_ablation@<key>``).
-A row missing from the json is shown as "—" and named in a footnote.
+gender-from-voice mean face) and the paper's own numbers beside ours. Each table shows the
+training seeds per row, the paired p-values as ``p (Holm-adjusted p)`` with the Holm family
+named under it; Table 5 lists the ARE of the unsupervised model per distillation method
+(``kd_ablation@<key>``); a compact shape-only variant of Tables 1-4 follows. A row missing
+from the json is shown as "—" and named in a footnote.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import pandas as pd
-
+from voice2mesh.evaluation.families import family_name
+from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
 from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, ROW_LABELS
 from voice2mesh.facemodel.model import REGION_NAMES
+from voice2mesh.report.notes import (
+    MISSING,
+    family_line,
+    fmt_p,
+    header,
+    markdown_table,
+    paired_section,
+    reading_note,
+)
+from voice2mesh.report.paper import PAPER, PAPER_NOTE, PAPER_ROWS, PAPER_SEEDS
 
-MISSING = "—"
-PAPER_ROWS = ("baseline", "supervised", "unsupervised")
 COMPARATORS = ("baseline", "gender_mean_face")  # p-values and % changes are against these
-METRIC_LABELS = {"ARE": "Mean", "RMSE": "RMSE (mm)"} | {
+UNTRAINED = (MEAN_FACE, GENDER_MEAN_FACE)
+METRIC_LABELS = {"ARE": "Mean"} | {
     part: part.replace("_", " ").capitalize() for part in REGION_NAMES
 }
-
-# Wu, Hsu, Neumann, "Cross-Modal Perceptionist", CVPR 2022, Tables 1-5 (real Voxceleb-3D, BFM).
-# fmt: off
-PAPER: dict[str, dict[str, float]] = {
-    "baseline": {
-        "ER": 0.0311, "FR": 0.0173, "MR": 0.0173, "CR": 0.0551, "ARE": 0.0302,
-        "NME": 0.2969, "RMSE": 1.348,
-        "left_eye": 0.3945, "right_eye": 0.3656, "nose": 0.5250, "mouth": 0.3435,
-        "left_cheek": 0.4735, "right_cheek": 0.5061,
-    },
-    "supervised": {
-        "ER": 0.0157, "FR": 0.0188, "MR": 0.0172, "CR": 0.0463, "ARE": 0.0245,
-        "NME": 0.2723, "RMSE": 1.210,
-        "left_eye": 0.3517, "right_eye": 0.3349, "nose": 0.5141, "mouth": 0.2958,
-        "left_cheek": 0.4654, "right_cheek": 0.4916,
-    },
-    "unsupervised": {
-        "ER": 0.0184, "FR": 0.0172, "MR": 0.0176, "CR": 0.0484, "ARE": 0.0254,
-        "NME": 0.2904, "RMSE": 1.312,
-        "left_eye": 0.3779, "right_eye": 0.3488, "nose": 0.5177, "mouth": 0.3149,
-        "left_cheek": 0.4711, "right_cheek": 0.4919,
-    },
-} | {
-    f"kd_ablation@{key}": {"ARE": value}
-    for key, value in {
-        "kd": 0.0298, "attention": 0.0304, "sp": 0.0262, "correlation": 0.0263,
-        "rkd": 0.0254, "crd": 0.0255, "vid": 0.0259, "pkt": 0.0254,
-    }.items()
-}
-# fmt: on
-PAPER_NOTE = (
-    "Paper: the published numbers (Wu et al., CVPR 2022) on real Voxceleb-3D with BFM — "
-    "other data and another face model, so not comparable with ours in absolute terms."
-)
+SHAPE_ONLY_METRICS = ("ARE", "NME", "RMSE")
+UNITS = "ours: mm; paper: 3DDFA crop units"
 
 
 @dataclass(frozen=True)
@@ -81,9 +60,10 @@ TABLES = (
         "ARE",
     ),
     TableSpec(2, "NME of the 68 landmarks", ("NME",), 4, "NME"),
-    TableSpec(3, "Whole-mesh point-to-plane RMSE after ICP (mm)", ("RMSE",), 3, "RMSE"),
-    TableSpec(4, "Part point-to-plane RMSE after local ICP (mm)", REGION_NAMES, 4, None),
+    TableSpec(3, f"Whole-mesh point-to-plane RMSE after ICP ({UNITS})", ("RMSE",), 3, "RMSE"),
+    TableSpec(4, f"Part point-to-plane RMSE after local ICP ({UNITS})", REGION_NAMES, 4, None),
 )
+DIGITS = {m: spec.digits for spec in TABLES for m in spec.metrics}
 
 
 def fmt_value(value: float | None, digits: int) -> str:
@@ -101,11 +81,14 @@ def fmt_ci(entry: Mapping[str, float] | None, digits: int) -> str:
     return f"{fmt_value(entry.get('mean'), digits)} [{low}, {high}]"
 
 
-def fmt_p(p: float | None) -> str:
-    """A p-value: three decimals, scientific below 0.001, "—" when absent."""
-    if p is None or not math.isfinite(p):
+def fmt_p_holm(entry: Mapping | None, comparator: str, alpha: float) -> str:
+    """``p (p_Holm)`` against ``comparator``, starred when the Holm p is below ``alpha``."""
+    entry = entry or {}
+    p, p_holm = entry.get(f"p_vs_{comparator}"), entry.get(f"p_holm_vs_{comparator}")
+    if p is None:
         return MISSING
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+    star = " *" if p_holm is not None and p_holm < alpha else ""
+    return f"{fmt_p(p)} ({fmt_p(p_holm)}){star}"
 
 
 def pct_change(value: float | None, base: float | None) -> str:
@@ -117,43 +100,66 @@ def pct_change(value: float | None, base: float | None) -> str:
     return f"{100.0 * (value - base) / base:+.1f} %"
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A pipe table; the first column is left-aligned, the others right-aligned."""
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([":--"] + ["--:"] * (len(header) - 1)) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def _entry(summary: Mapping, row: str, metric: str) -> Mapping | None:
+    return summary.get(row, {}).get(metric)
 
 
 def _mean(summary: Mapping, row: str, metric: str) -> float | None:
-    return summary.get(row, {}).get(metric, {}).get("mean")
+    return (_entry(summary, row, metric) or {}).get("mean")
 
 
-def _missing_note(rows: Sequence[str], summary: Mapping) -> str:
+def seeds_cell(summary: Mapping, row: str) -> str:
+    """How many training seeds ``row`` averages ("none" for the mean faces, "—" if absent)."""
+    if row in UNTRAINED:
+        return "none" if row in summary else MISSING
+    n = summary.get(row, {}).get("n_seeds")
+    return MISSING if n is None else str(n)
+
+
+def _missing_note(rows: tuple[str, ...], summary: Mapping) -> str:
     missing = [ROW_LABELS.get(r, r) for r in rows if r not in summary]
     if not missing:
         return ""
     return f"\n\n{MISSING}: not in metrics/evaluate.json: {', '.join(missing)}."
 
 
-def metric_table(spec: TableSpec, summary: Mapping, paper: bool) -> str:
-    """Table ``spec`` (values with CIs, % changes, then the p-values) for one reference kind.
+def _p_table(summary: Mapping, metrics: tuple[str, ...], alpha: float) -> str:
+    rows = [
+        [METRIC_LABELS.get(m, m)]
+        + [
+            " / ".join(fmt_p_holm(_entry(summary, r, m), c, alpha) for c in COMPARATORS)
+            for r in MAIN_ROWS
+        ]
+        for m in metrics
+    ]
+    text = "\n\np (Holm-adjusted p) vs baseline / vs gender mean face:\n\n"
+    return text + markdown_table(["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS], rows)
+
+
+def metric_table(
+    spec: TableSpec, results: Mapping, block: str, paper: bool, confidence: float = 0.95
+) -> str:
+    """Table ``spec`` (values with CIs, seeds, % changes, then the p-values) for one block.
 
     Args:
         spec: which table.
-        summary: ``evaluate.json[vs_<kind>]``: row → metric → {mean, ci_low, ci_high, p_vs_*}.
+        results: the loaded ``metrics/evaluate.json``; ``results[block]``: row → ``n_seeds``
+            and metric → {mean, ci_low, ci_high, p_vs_*, p_holm_vs_*}.
+        block: ``vs_reference`` or ``vs_truth``.
         paper: add the paper's Baseline / Supervised / Unsupervised columns.
+        confidence: the CI level (1 − the significance level of the stars).
     """
-    header = ["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS]
-    header += [f"Paper: {ROW_LABELS[r]}" for r in PAPER_ROWS] if paper else []
+    summary = results.get(block, {})
+    header_cells = ["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS]
+    header_cells += [f"Paper: {ROW_LABELS[r]}" for r in PAPER_ROWS] if paper else []
     rows = []
     for metric in spec.metrics:
-        cells = [fmt_ci(summary.get(r, {}).get(metric), spec.digits) for r in MAIN_ROWS]
+        cells = [fmt_ci(_entry(summary, r, metric), spec.digits) for r in MAIN_ROWS]
         if paper:
             cells += [fmt_value(PAPER[r][metric], spec.digits) for r in PAPER_ROWS]
         rows.append([METRIC_LABELS.get(metric, metric), *cells])
+    seeds = [seeds_cell(summary, r) for r in MAIN_ROWS]
+    rows.append(["Seeds", *seeds, *([str(PAPER_SEEDS)] * len(PAPER_ROWS) if paper else [])])
     if spec.change is not None:
         label = METRIC_LABELS.get(spec.change, spec.change)
         for comp in COMPARATORS:
@@ -169,141 +175,83 @@ def metric_table(spec: TableSpec, summary: Mapping, paper: bool) -> str:
                     for r in PAPER_ROWS
                 ]
             rows.append([f"{label}: % vs {ROW_LABELS[comp].lower()}", *cells])
-    text = f"### Table {spec.number}. {spec.title}\n\n" + markdown_table(header, rows)
-    p_rows = [
-        [METRIC_LABELS.get(m, m)]
-        + [
-            " / ".join(fmt_p(summary.get(r, {}).get(m, {}).get(f"p_vs_{c}")) for c in COMPARATORS)
-            for r in MAIN_ROWS
-        ]
-        for m in spec.metrics
-    ]
-    text += "\n\np-values vs baseline / vs gender mean face:\n\n"
-    text += markdown_table(["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS], p_rows)
+    text = f"### Table {spec.number}. {spec.title}\n\n" + markdown_table(header_cells, rows)
+    text += _p_table(summary, spec.metrics, 1.0 - confidence)
+    text += "\n\n" + family_line(results, family_name(block, "Tables 1-4"), confidence)
     return text + _missing_note(MAIN_ROWS, summary)
 
 
-def kd_table(summary: Mapping, paper: bool) -> str:
-    """Table 5: ARE mean [CI] per distillation method, % and p vs the comparators, the paper's."""
-    wanted = list(KD_ROWS)
-    header = ["KD method", "ARE mean [95 % CI]"]
-    header += [f"% vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
-    header += [f"p vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
-    header += ["Paper: ARE mean"] if paper else []
+def kd_table(results: Mapping, block: str, paper: bool, confidence: float = 0.95) -> str:
+    """Table 5: ARE mean [CI] and seeds per distillation method, % and p vs the comparators."""
+    summary = results.get(block, {})
+    head = ["KD method", "Seeds", f"ARE mean [{100 * confidence:g} % CI]"]
+    head += [f"% vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
+    head += [f"p (Holm) vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
+    head += ["Paper: ARE mean"] if paper else []
     rows = []
-    for row in wanted:
-        entry = summary.get(row, {}).get("ARE")
-        cells = [ROW_LABELS[row], fmt_ci(entry, 4)]
+    for row in KD_ROWS:
+        entry = _entry(summary, row, "ARE")
+        cells = [ROW_LABELS[row], seeds_cell(summary, row), fmt_ci(entry, 4)]
         cells += [
             pct_change(_mean(summary, row, "ARE"), _mean(summary, c, "ARE")) for c in COMPARATORS
         ]
-        cells += [fmt_p((entry or {}).get(f"p_vs_{c}")) for c in COMPARATORS]
+        cells += [fmt_p_holm(entry, c, 1.0 - confidence) for c in COMPARATORS]
         cells += [fmt_value(PAPER[row]["ARE"], 4)] if paper else []
         rows.append(cells)
     text = "### Table 5. ARE mean of the unsupervised model per distillation method\n\n"
-    return text + markdown_table(header, rows) + _missing_note(wanted, summary)
+    text += markdown_table(head, rows)
+    text += "\n\n" + family_line(results, family_name(block, "Table 5"), confidence)
+    return text + _missing_note(KD_ROWS, summary)
 
 
-def paired_section(
-    paired: pd.DataFrame, kind: str, metrics: Sequence[str] = ("ARE", "NME", "RMSE")
-) -> str:
-    """Paired differences (row − comparator, negative = row better) from ``paired.csv``."""
-    sel = paired[(paired.reference == kind) & paired.comparator.isin(COMPARATORS)]
-    sel = sel[sel.metric.isin(metrics)]
-    if sel.empty:
-        return ""
-    order = {name: i for i, name in enumerate((*MAIN_ROWS, *ROW_LABELS))}
-    sel = sel.assign(
-        _r=sel.model.map(lambda m: order.get(m, len(order))),
-        _c=sel.comparator.map(COMPARATORS.index),
-        _m=sel.metric.map(list(metrics).index),
-    ).sort_values(["_m", "_c", "_r", "model"], kind="stable")
+def shape_only_table(results: Mapping, block: str, confidence: float = 0.95) -> str:
+    """Tables 1-4 in short (ARE, NME, RMSE) with every row's expression set to zero."""
+    summary = results.get(block, {})
     rows = [
-        [
-            r.metric,
-            ROW_LABELS.get(r.model, r.model),
-            ROW_LABELS.get(r.comparator, r.comparator),
-            f"{r.diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
-            fmt_p(r.p),
-        ]
-        for r in sel.itertuples()
+        [METRIC_LABELS.get(m, m)] + [fmt_ci(_entry(summary, r, m), DIGITS[m]) for r in MAIN_ROWS]
+        for m in SHAPE_ONLY_METRICS
     ]
-    header = ["Metric", "Row", "Comparator", "Difference [95 % CI]", "p"]
-    return "### Paired differences (row − comparator; negative = row better)\n\n" + markdown_table(
-        header, rows
+    rows.append(["Seeds", *(seeds_cell(summary, r) for r in MAIN_ROWS)])
+    text = (
+        "### Tables 1-4, shape only: every row's expression set to zero (RMSE in mm)\n\n"
+        "The references are neutral, so this leaves out what a network loses by predicting an "
+        "expression; the mean faces are neutral anyway and score as above.\n\n"
     )
-
-
-def header(results: Mapping, figures: Mapping[str, str], confidence: float = 0.95) -> str:
-    """What the rows are, the test-set size, the gender classifier, the statistics, figures."""
-    counts, gender = results.get("counts", {}), results.get("gender_from_voice", {})
-    lines = [
-        "# Voice2Mesh: Tables 1–5",
-        "",
-        "Rows: **Mean face** — the training identities' mean shape for every voice; "
-        "**Gender mean face** — the mean shape of the gender a voice classifier hears; "
-        "**Baseline** — pretrained voice→face GAN, then the image→3DMM teacher, no joint training; "
-        "**Supervised** — voice encoder + regression head trained on fitted 3DMM parameters; "
-        "**Unsupervised** — GAN and student trained jointly with knowledge distillation "
-        "(Table 5: one model per distillation method).",
-        "",
-        f"Test set: {counts.get('test_identities', '?')} identities, "
-        f"{counts.get('test_utterances', '?')} utterances (metrics averaged per identity first).",
-    ]
-    if "accuracy" in gender:
-        lines.append(
-            f"Gender from voice: accuracy {gender['accuracy']:.3f} on the test utterances "
-            f"(majority class {gender.get('majority_baseline', float('nan')):.3f})."
-        )
-    teacher = results.get("teacher", {})
-    if "shape_rmse_vs_fits" in teacher:
-        parts = [
-            f"{teacher[f'shape_rmse_vs_{k}']:.3g} vs the {k} (mean shape: "
-            f"{teacher[f'mean_shape_rmse_vs_{k}']:.3g})"
-            for k in ("fits", "truth")
-            if f"shape_rmse_vs_{k}" in teacher
-        ]
-        lines.append(
-            f"Teacher (image → 3DMM) on {teacher.get('n_crops', '?')} held-out face crops, "
-            f"shape-coefficient RMSE: {'; '.join(parts)}."
-        )
-    lines += [
-        f"Values are means with {100 * confidence:g} % bootstrap confidence intervals over "
-        "identities; p-values are two-sided Wilcoxon signed-rank tests over identities "
-        "(paired per identity). Lower is better for every metric.",
-    ]
-    if figures:
-        lines += ["", "Figures: " + ", ".join(f"[{t}]({p})" for t, p in figures.items()) + "."]
-    return "\n".join(lines)
+    text += markdown_table(["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS], rows)
+    text += _p_table(summary, SHAPE_ONLY_METRICS, 1.0 - confidence)
+    text += "\n\n" + family_line(results, family_name(block, "Tables 1-4"), confidence)
+    return text + _missing_note(MAIN_ROWS, summary)
 
 
 def render_tables(
     results: Mapping,
-    paired: pd.DataFrame | None = None,
+    paired=None,
     figures: Mapping[str, str] | None = None,
     confidence: float = 0.95,
 ) -> str:
-    """The whole ``tables.md``: header, then Tables 1-5 per reference kind present.
+    """The whole ``tables.md``: header, then Tables 1-5 and the shape-only tables per kind.
 
     Args:
         results: the loaded ``metrics/evaluate.json``.
-        paired: the loaded ``paired.csv`` or None (no paired-difference section).
+        paired: the loaded ``paired.csv`` (a DataFrame) or None (no paired-difference section).
         figures: ``{title: relative path}`` links for the header.
-        confidence: the CI level used by ``evaluate`` (for the header).
+        confidence: the CI level used by ``evaluate``.
     """
     parts = [header(results, figures or {}, confidence)]
     kinds = (
-        ("reference", "Against the reference (fitted) faces", True),
-        ("truth", "Against the true faces (synthetic world only)", False),
+        ("vs_reference", "shape_only", "Against the reference (fitted) faces", True),
+        ("vs_truth", "shape_only_vs_truth", "Against the true faces (synthetic world only)", False),
     )
-    for kind, title, paper in kinds:
-        summary = results.get(f"vs_{kind}")
-        if summary is None:
+    for block, shape_block, title, paper in kinds:
+        if block not in results:
             continue
         parts.append(f"## {title}" + (f"\n\n{PAPER_NOTE}" if paper else ""))
-        parts += [metric_table(spec, summary, paper) for spec in TABLES]
-        parts.append(kd_table(summary, paper))
+        parts += [metric_table(spec, results, block, paper, confidence) for spec in TABLES]
+        parts.append(kd_table(results, block, paper, confidence))
+        if shape_block in results:
+            parts.append(shape_only_table(results, shape_block, confidence))
+        parts.append(reading_note(results, confidence))
         if paired is not None:
-            section = paired_section(paired, kind)
+            section = paired_section(paired, block, COMPARATORS, ROW_LABELS, MAIN_ROWS)
             parts += [section] if section else []
     return "\n\n".join(parts) + "\n"
