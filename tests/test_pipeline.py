@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from split_reads import Reads, record_reads
 
 from stages import (
     evaluate,
@@ -39,6 +40,7 @@ from voice2mesh.config import (
     SupervisedParams,
     TeacherParams,
 )
+from voice2mesh.data.manifest import read_manifests
 from voice2mesh.distill import REGISTRY
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.synth.spec import SynthParams
@@ -47,6 +49,7 @@ from voice2mesh.synth.spec import SynthParams
 def tiny_params(root: Path) -> Params:
     world = root / "world"
     return Params(
+        n_seeds=2,  # every network row trained twice: the seed machinery end to end
         synth=SynthParams(
             root=str(world),
             n_identities=24,
@@ -137,24 +140,55 @@ def pipeline(tmp_path_factory) -> tuple[Params, Path]:
     return params, root / "metrics"
 
 
-def run_model_stages(params: Params, m: Path) -> None:
-    """Every training stage, evaluate and report, with tiny networks and a few steps each."""
+def run_model_stages(params: Params, m: Path) -> Reads:
+    """Every training stage, evaluate and report, with tiny networks and a few steps each.
+
+    Returns what the training stages read (``split_reads``)."""
     plots = m / "plots"
+    with record_reads() as reads:
+        run_training_stages(params, m, plots)
+    evaluate.run(params, m / "evaluate.json", quiet=True)
+    report.run(params, m / "evaluate.json")
+    return reads
+
+
+def run_training_stages(params: Params, m: Path, plots: Path) -> None:
     pretrain_voice.run(params, m / "pretrain_voice.json", plots / "voice.csv", quiet=True)
     train_supervised.run(params, m / "train_supervised.json", plots / "sup.csv", quiet=True)
     pretrain_teacher.run(params, m / "pretrain_teacher.json", plots / "teacher.csv", quiet=True)
     train_gan.run(params, m / "train_gan.json", plots / "gan.csv", quiet=True)
     for method in REGISTRY:
         kd_ablation.run(params, method, True, m / "kd_ablation", plots / "kd_ablation")
-    evaluate.run(params, m / "evaluate.json", quiet=True)
-    report.run(params, m / "evaluate.json")
+
+
+TRAINING_READS: list[Reads] = []  # what the training stages of ``trained`` read
 
 
 @pytest.fixture(scope="module")
 def trained(pipeline) -> tuple[Params, Path]:
     params, m = pipeline
-    run_model_stages(params, m)
+    TRAINING_READS.append(run_model_stages(params, m))
     return params, m
+
+
+def test_no_training_stage_reads_a_test_identity(trained):
+    """Test (A–E) utterances and images are read by ``evaluate`` alone (the recorder sees every
+    row-level read: it catches evaluate reading them, below)."""
+    params, _ = trained
+    manifests = read_manifests(Path(params.intersect.out))
+    test_ids = set(manifests.identities.identity[manifests.identities.split == "test"])
+    test_images = {
+        str(Path(p).resolve()) for p in manifests.faces.path[manifests.faces.split == "test"]
+    }
+    reads = TRAINING_READS[0]
+    assert reads.identities and reads.images  # the recorder saw the training reads
+    assert not reads.identities & test_ids
+    assert not reads.images & test_images
+    val_ids = set(manifests.identities.identity[manifests.identities.split == "val"])
+    assert reads.identities & val_ids  # validation is read (for held-out scores), test is not
+    with record_reads() as evaluation:
+        evaluate.run(params, Path(params.evaluate.out).parent / "again.json", quiet=True)
+    assert evaluation.identities & test_ids
 
 
 def metrics(folder: Path, name: str) -> dict:
@@ -165,7 +199,8 @@ def test_counts_flow_through_the_stages(pipeline):
     params, m = pipeline
     both = metrics(m, "synthesize")["with_both"]
     split = metrics(m, "intersect")["identities"]
-    assert split["train"] + split["test"] == both
+    assert split["train"] + split["val"] + split["test"] == both
+    assert split["val"] > 0
     images = sum(metrics(m, "intersect")["images"].values())
     assert metrics(m, "landmarks")["landmarks"] == images
     utterances = sum(metrics(m, "intersect")["utterances"].values())
@@ -209,7 +244,8 @@ def test_every_row_is_evaluated_against_references_and_truth(trained):
         assert 0.0 <= are["p_vs_baseline"] <= 1.0
     assert 0.0 <= result["gender_from_voice"]["accuracy"] <= 1.0
     for method in REGISTRY:
-        assert metrics(m / "kd_ablation", method)["kd_method"] == method
+        kd = metrics(m / "kd_ablation", method)
+        assert kd["n_seeds"] == 2 and kd["seeds"]["0"]["kd_method"] == method
 
 
 def test_report_fills_all_five_tables(trained):
