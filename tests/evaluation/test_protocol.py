@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from voice2mesh.evaluation import protocol
+from voice2mesh.evaluation.inference import predict_batched
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS, score
 from voice2mesh.evaluation.voices import GenderClassifier, select_test_utterances
 from voice2mesh.facemodel.synthetic import build_synthetic_model
@@ -85,25 +86,12 @@ class FakeStore:
         return self.frames[i]
 
 
-def test_baseline_rows_mean_faces_follow_the_voice_gender(model) -> None:
+def test_network_predictions_split_shape_and_expression() -> None:
     index, identities, references, shape = _tables()
     test = protocol.build_test_set(index, identities, references, shape, 2)
+    net = lambda x: (x.mean(dim=2)[:, :8], torch.zeros(len(x), 2))  # noqa: E731
     store = FakeStore(index, identities)
-    encoder = lambda x: x.mean(dim=2)[:, :3]  # noqa: E731  (1, 64, T) -> (1, 3)
-    gender = dict(zip(identities.identity, identities.gender, strict=True))
-    rows, metrics = protocol.baseline_rows(test, encoder, store, gender)
-    assert metrics["accuracy"] == 1.0 and metrics["n_train_utterances"] == 16
-    mean_face, _ = rows[protocol.MEAN_FACE]
-    gender_face, _ = rows[protocol.GENDER_MEAN_FACE]
-    assert np.allclose(mean_face, shape[:4].mean(axis=0))
-    assert np.allclose(gender_face, shape[[0, 2]].mean(axis=0))  # id4 is male
-
-
-def test_network_rows_split_shape_and_expression() -> None:
-    index, identities, references, shape = _tables()
-    test = protocol.build_test_set(index, identities, references, shape, 2)
-    net = lambda x: (x.mean(dim=2)[:, :8], torch.zeros(1, 2))  # noqa: E731
-    s, e = protocol.network_rows(net, FakeStore(index, identities), test)
+    s, e = predict_batched(net, store, test.utterances.row)
     assert s.shape == (2, 8) and e.shape == (2, 2) and np.allclose(s, 1.0)
 
 

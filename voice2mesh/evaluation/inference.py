@@ -7,8 +7,8 @@ repetition are stacked into one batch instead (every utterance of the synthetic 
 shorter than 1,000 frames, so all of them are); the results equal the per-utterance ones up
 to float rounding (batched kernels add in another order), and they are deterministic.
 
-``mean_face_rows`` is ``protocol.baseline_rows`` with the embedding step passed in, so that the
-stage can embed with ``predict_batched``; the rows and metrics are the same.
+``mean_face_rows`` takes the embedding step as a function, so that callers embed with
+``predict_batched`` (the ``evaluate`` stage, the coupling study).
 """
 
 from __future__ import annotations

@@ -13,18 +13,13 @@ in the synthetic world, against the true face as well.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from voice2mesh.audio.features import FeatureStore
 from voice2mesh.evaluation.scoring import score
 from voice2mesh.evaluation.voices import (
-    GenderClassifier,
-    apply_to_utterances,
     select_test_utterances,
 )
 from voice2mesh.facemodel.model import MorphableModel
@@ -97,77 +92,6 @@ def build_test_set(
         train_ids=np.array(train_ids, dtype=str),
         train_gender=meta.gender.loc[train_ids].to_numpy().astype(str),
     )
-
-
-def network_rows(
-    net: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    store: FeatureStore,
-    test: TestSet,
-    device: str = "cpu",
-    progress: Callable[[Iterable], Iterable] = iter,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``net`` (log-mel → raw ``(shape (1, Ks), expression (1, Ke))``) on every test utterance.
-
-    Returns:
-        (U, Ks) shape and (U, Ke) expression coefficients, rows as ``test.utterances``.
-    """
-    shape, expression = apply_to_utterances(net, store, test.utterances.row, device, progress)
-    return shape, expression
-
-
-def baseline_rows(
-    test: TestSet,
-    encoder: Callable[[torch.Tensor], torch.Tensor],
-    store: FeatureStore,
-    speaker_gender: dict[str, str],
-    l2: float = 1.0,
-    device: str = "cpu",
-    progress: Callable[[Iterable, str], Iterable] = lambda it, _: it,
-) -> tuple[dict[str, tuple[np.ndarray, None]], dict]:
-    """The mean face and the gender-from-voice mean face for every test utterance.
-
-    The gender classifier is fitted on the pretrained embeddings of every stored utterance of
-    the training identities (``test.train_ids``) and applied to the test utterances.
-
-    Args:
-        test: the test set.
-        encoder: the pretrained voice encoder (log-mel → (1, E)).
-        store: the features.
-        speaker_gender: identity → gender (the manifest's identities table).
-        l2: the gender classifier's ridge penalty.
-        device: where the encoder runs.
-        progress: wraps the utterance loops (iterable, description).
-
-    Returns:
-        ``({name: (shape (U, Ks), None)}, gender-classifier metrics)``: raw coefficients,
-        neutral expression.
-    """
-    n = len(test.utterances)
-    speakers = store.index.identity.astype(str)
-    train_rows = np.flatnonzero(speakers.isin(set(test.train_ids)))
-    embed = lambda rows, what: apply_to_utterances(  # noqa: E731
-        encoder, store, rows, device, lambda it: progress(it, what)
-    )[0]
-    train_embeddings = embed(train_rows, "train voices")  # (N, E)
-    train_voice_gender = np.array([speaker_gender[s] for s in speakers.iloc[train_rows]])
-    classifier = GenderClassifier(l2).fit(train_embeddings, train_voice_gender)
-    predicted = classifier.predict(embed(test.utterances.row, "test voices"))  # (U,)
-    mean = test.train_shape.mean(axis=0)
-    by_gender = {
-        g: test.train_shape[test.train_gender == g].mean(axis=0) for g in classifier.classes
-    }
-    rows = {
-        MEAN_FACE: (np.tile(mean, (n, 1)), None),
-        GENDER_MEAN_FACE: (np.stack([by_gender[g] for g in predicted]), None),
-    }
-    truth = test.utterances.gender.to_numpy().astype(str)
-    metrics = {
-        "accuracy": float(np.mean(predicted == truth)),
-        "n_test_utterances": n,
-        "n_train_utterances": len(train_rows),
-        "majority_baseline": float(pd.Series(truth).value_counts(normalize=True).iloc[0]),
-    }
-    return rows, metrics
 
 
 def score_rows(

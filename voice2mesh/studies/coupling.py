@@ -26,6 +26,7 @@ from voice2mesh.checkpoint import ModelCache
 from voice2mesh.config import Params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
+from voice2mesh.evaluation.inference import mean_face_rows, predict_batched
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.models.registry import PREDICTING_KINDS
@@ -112,10 +113,11 @@ def score_point(params: Params) -> pd.DataFrame:
     frames = []
     for seed in params.train_seeds:
         encoder = models.get(params.pretrain_voice.model_path(seed), ("voice_encoder",), "study")
-        rows, _ = protocol.baseline_rows(test, encoder.encoder, store, gender, p.gender_l2, device)
+        embed = lambda r: predict_batched(encoder.encoder, store, r, device)[0]  # noqa: B023, E731
+        rows, _ = mean_face_rows(test, embed, store, gender, p.gender_l2)
         net = models.get(params.supervised.model_path(seed), PREDICTING_KINDS, "study")
         rows = {
-            SUPERVISED: protocol.network_rows(net.predict_raw, store, test, device),
+            SUPERVISED: predict_batched(net.predict_raw, store, test.utterances.row, device),
             COMPARATOR: rows[COMPARATOR],
         }
         for kind, ref_shape in references.items():
