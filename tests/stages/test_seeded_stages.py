@@ -14,33 +14,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from test_pipeline import run_data_stages
+from test_pipeline import tiny_params as pipeline_params
 
 from stages import (
-    features,
-    fit3dmm,
-    intersect,
     kd_ablation,
-    landmarks,
     pretrain_teacher,
     pretrain_voice,
-    synthesize,
     train_gan,
     train_supervised,
 )
 from voice2mesh.checkpoint import read_model
 from voice2mesh.config import (
-    FeaturesParams,
-    FitParams,
-    GanParams,
-    IntersectParams,
-    KdParams,
-    LandmarksParams,
     Params,
-    PretrainVoiceParams,
-    SupervisedParams,
-    TeacherParams,
 )
-from voice2mesh.synth.spec import SynthParams
 
 SEEDS = (4, 5)
 METHOD = "pkt"
@@ -48,75 +35,20 @@ SMALL = {"iterations": 2, "batch_size": 4, "eval_every": 1}
 
 
 def tiny_params(root: Path) -> Params:
-    world, models, resume = root / "world", root / "models", root / "resume"
-    return Params(
-        seed=SEEDS[0],
-        n_seeds=len(SEEDS),
-        synth=SynthParams(
-            root=str(world),
-            n_identities=20,
-            voice_only=0,
-            face_only=0,
-            images_per_identity=(2, 3),
-            utterances_per_identity=(2, 3),
-            duration_s=(3.0, 3.5),
-            image_size=96,
-            workers=1,
-            preview_identities=2,
-        ),
-        intersect=IntersectParams(
-            voxceleb_root=str(world / "voxceleb1"),
-            vggface_root=str(world / "vggface"),
-            out=str(root / "manifest"),
-        ),
-        landmarks=LandmarksParams(out=str(root / "landmarks")),
-        features=FeaturesParams(out=str(root / "features"), shard_size=16, workers=1),
-        fit3dmm=FitParams(out=str(root / "fits")),
-        pretrain_voice=PretrainVoiceParams(
-            **SMALL,
-            crop_frames=(50, 100),
-            channels=(16, 16),
-            out=str(models / "voice_encoder"),
-            resume_state=str(resume / "pretrain_voice"),
-        ),
-        supervised=SupervisedParams(
-            **SMALL,
-            crop_frames=(50, 100),
-            out=str(models / "supervised"),
-            resume_state=str(resume / "train_supervised"),
-        ),
-        teacher=TeacherParams(
-            **SMALL,
-            out=str(models / "teacher.pt"),
-            resume_state=str(resume / "pretrain_teacher.pt"),
-        ),
-        gan=GanParams(
-            **SMALL,
-            generator_channels=(16, 8, 8, 8, 4),
-            face_channels=(4, 8, 8, 8, 16),
-            voice_crops=1,
-            out=str(models / "gan_baseline"),
-            resume_state=str(resume / "train_gan"),
-            samples=str(root / "gan_samples.png"),
-        ),
-        kd=KdParams(
-            **SMALL,
-            student_width=0.25,
-            out=str(models / "kd_ablation"),
-            resume_state=str(resume / "kd_ablation"),
-        ),
-    )
+    """The end-to-end test's tiny world, trained with ``SEEDS`` and one evaluation per step."""
+    params = pipeline_params(root)
+    small = {
+        name: replace(getattr(params, name), **SMALL)
+        for name in ("pretrain_voice", "supervised", "teacher", "gan", "kd")
+    }
+    return replace(params, seed=SEEDS[0], n_seeds=len(SEEDS), **small)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Params, Path]:
     root = tmp_path_factory.mktemp("seeded")
     params, m = tiny_params(root), root / "metrics"
-    synthesize.run(params, root / "world.png", m / "synthesize.json", quiet=True)
-    intersect.run(params.intersect, m / "intersect.json")
-    landmarks.run(params, m / "landmarks.json", quiet=True)
-    features.run(params, m / "features.json", quiet=True)
-    fit3dmm.run(params, m / "fit3dmm.json")
+    run_data_stages(params, root, m)
     pretrain_voice.run(params, m / "pretrain_voice.json", m / "pretrain_voice.csv", quiet=True)
     train_supervised.run(params, m / "train_supervised.json", m / "sup.csv", quiet=True)
     pretrain_teacher.run(params, m / "pretrain_teacher.json", m / "teacher.csv", quiet=True)
