@@ -84,16 +84,13 @@ def ref_sp(loss: DistillLoss, f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Ten
 
 
 def ref_correlation(loss: DistillLoss, f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
-    gamma = 0.4
-
-    def kernel(f: torch.Tensor) -> torch.Tensor:
-        q = rows(f)
-        c = torch.stack([torch.stack([cosine(a, b) for b in q]) for a in q])
-        return sum(
-            math.exp(-2 * gamma) * (2 * gamma) ** p / math.factorial(p) * c**p for p in range(3)
-        )
-
-    return (kernel(f_t) - kernel(f_s)).pow(2).sum() / B**2
+    """RepDistiller's Correlation after the student connector: mean_i sum_d d_i d_(i+1)."""
+    w = loss.conv.weight[:, :, 0, 0] if f_s.dim() == 4 else loss.linear.weight  # (CT, CS)
+    connected = torch.einsum("ts,bs...->bt...", w, f_s)
+    if f_s.dim() == 4:
+        connected = block_mean(connected)  # the student's 4x4 maps pooled to the teacher's 2x2
+    delta = [(a - b).abs() for a, b in zip(rows(connected), rows(f_t), strict=True)]
+    return sum((delta[i] * delta[i + 1]).sum() for i in range(B - 1)) / (B - 1)
 
 
 def ref_rkd(loss: DistillLoss, f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
@@ -210,12 +207,12 @@ def test_crd_memory_is_a_normalised_momentum_average(make_loss, monkeypatch) -> 
     torch.testing.assert_close(loss.memory_s, expected.detach())
 
 
-def test_taylor_kernel_approaches_the_gaussian_rbf(make_loss) -> None:
-    loss = make_loss("correlation", CS, CT, order=12).double()
-    f, _ = features("vector")
-    x = f / f.norm(dim=1, keepdim=True)
-    rbf = torch.exp(-0.4 * torch.cdist(x, x).pow(2))
-    torch.testing.assert_close(loss.correlation(f), rbf, rtol=1e-8, atol=1e-10)
+def test_correlation_needs_no_connector_for_equal_widths(make_loss) -> None:
+    loss = make_loss("correlation", CT, CT).double()
+    _, f_t = features("vector")
+    f_s = f_t + 0.5
+    assert not list(loss.parameters())
+    torch.testing.assert_close(loss(f_s, f_t), torch.tensor(0.75, dtype=torch.float64))
 
 
 def test_vid_starts_at_the_initial_variance(make_loss) -> None:

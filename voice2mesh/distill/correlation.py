@@ -1,64 +1,57 @@
-"""Correlation congruence: match the batch's kernel correlation matrices.
+"""Correlation congruence as the authors ran it: RepDistiller's ``Correlation``.
 
-Peng, Jin, Liu, Li, Wu, Liu, Zhou, Zhang, *Correlation Congruence for Knowledge Distillation*,
-ICCV 2019. Eq. (6): L_CC = 1/n² · ‖ψ(F_t) − ψ(F_s)‖_F², with ψ(F) the (n, n) correlation
-matrix under a Gaussian RBF kernel, approximated by its P-order Taylor series (Eq. 9):
+Peng et al., *Correlation Congruence for Knowledge Distillation* (ICCV 2019), in the form Tian
+et al.'s RepDistiller (``distiller_zoo/CC.py``) implements and Wu et al.'s ``distiller_zoo.py``
+copies for Table 5: with ``δ = |f_s − f_t|`` over the batch's rows (features flattened),
 
-    k(x, y) = exp(−γ‖x − y‖²) ≈ Σ_{p=0..P} exp(−2γ) (2γ)^p / p! · (xᵀy)^p
+    L = mean_i Σ_d δ[i, d] · δ[i + 1, d]        (i = 0 .. B − 2: consecutive samples)
 
-which assumes ‖x‖ = ‖y‖ = 1, so features are L2-normalised first. Defaults γ = 0.4 and P = 2
-follow the paper's CIFAR/ImageNet settings.
+It is not the Gaussian-kernel correlation matrix of the paper's Eq. (6); Table 5's numbers come
+from this form.
 
-How it is applied here: maps (B, C, H, W) are flattened to (B, C·H·W) and embeddings used as
-they are, then L2-normalised. Because ψ is (B, B), student and teacher widths never need to
-match, so — unlike RepDistiller's CC variant, which learns linear embeddings on *both* sides
-and can then shrink the teacher target — this loss has no learnable connector.
+``δ`` needs the student and teacher features in one space. The authors' teacher and student are
+the same network (SynergyNet), so theirs are; here a teacher MobileNetV1 and a student
+MobileNetV2 differ in width, so the student feature goes through a learnable connector onto the
+teacher's channels first (a linear layer for embeddings, a 1×1 convolution for maps, the larger
+map average-pooled to the smaller size), trained with the student; the teacher's feature is the
+fixed target. RepDistiller instead embeds *both* sides into 128 dimensions, which lets the
+teacher's embedding shrink towards the student's; here it cannot. With equal widths the
+connector is the identity, as in the authors' setting.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch import nn
 
-from voice2mesh.distill.base import DistillLoss, flatten
+from voice2mesh.distill.base import DistillLoss, flatten, match_spatial
 
 
 class CorrelationLoss(DistillLoss):
-    """Correlation congruence (CC) with the Taylor-expanded Gaussian kernel.
+    """RepDistiller's ``Correlation`` on (connected) student and teacher features.
 
     Args:
-        s_channels: student feature channels Cs (unused; the loss is width-free).
-        t_channels: teacher feature channels Ct (unused).
-        gamma: RBF kernel width γ.
-        order: Taylor expansion order P.
+        s_channels: student feature channels Cs.
+        t_channels: teacher feature channels Ct.
     """
 
-    def __init__(
-        self, s_channels: int, t_channels: int, *, gamma: float = 0.4, order: int = 2
-    ) -> None:
+    def __init__(self, s_channels: int, t_channels: int) -> None:
         super().__init__(s_channels, t_channels)
-        if gamma <= 0 or order < 0:
-            raise ValueError(
-                f"CorrelationLoss: need gamma > 0 and order >= 0, got {gamma}, {order}"
-            )
-        self.gamma = gamma
-        self.order = order
+        same = s_channels == t_channels
+        self.linear = nn.Identity() if same else nn.Linear(s_channels, t_channels, bias=False)
+        self.conv = (
+            nn.Identity() if same else nn.Conv2d(s_channels, t_channels, kernel_size=1, bias=False)
+        )
 
-    def correlation(self, f: torch.Tensor) -> torch.Tensor:
-        """(B, ...) -> (B, B) approximate RBF kernel matrix of the L2-normalised features."""
-        x = F.normalize(flatten(f), dim=1)  # (B, D)
-        cos = x @ x.t()  # (B, B)
-        two_g = 2.0 * self.gamma
-        terms = [
-            math.exp(-two_g) * two_g**p / math.factorial(p) * cos.pow(p)
-            for p in range(self.order + 1)
-        ]
-        return torch.stack(terms).sum(dim=0)
+    def connect(self, f_s: torch.Tensor) -> torch.Tensor:
+        """The student feature on the teacher's channels (identity when they are equal)."""
+        return self.conv(f_s) if f_s.dim() == 4 else self.linear(f_s)
 
     def compute(
         self, f_s: torch.Tensor, f_t: torch.Tensor, index: torch.Tensor | None
     ) -> torch.Tensor:
-        b = f_s.shape[0]
-        return (self.correlation(f_t) - self.correlation(f_s)).pow(2).sum() / b**2
+        if f_s.shape[0] < 2:
+            raise ValueError("CorrelationLoss: needs a batch of at least 2 samples")
+        f_s, f_t = match_spatial(self.connect(f_s), f_t)
+        delta = (flatten(f_s) - flatten(f_t)).abs()  # (B, D)
+        return (delta[:-1] * delta[1:]).sum(dim=1).mean()
