@@ -24,7 +24,7 @@ from voice2mesh.config import (
 from voice2mesh.distill import REGISTRY
 from voice2mesh.models.cascade import gan_to_image_net
 from voice2mesh.models.teacher import Teacher
-from voice2mesh.train.gan_data import prepare_gan_data, sample_batch
+from voice2mesh.train.gan_data import prepare_gan_data, sample_batch, sample_triplets
 from voice2mesh.train.loop import Schedule, Trained, seeded
 from voice2mesh.train.unsupervised import UnsupervisedTask, kd_config, train_unsupervised
 
@@ -37,7 +37,7 @@ KD = KdParams(
     weights=dict.fromkeys(KD_METHODS, 1.0),
     eval_every=2,
 )
-GAN = replace(TINY_GAN, voice_crops=1)
+GAN = replace(TINY_GAN, voice_crops=2)  # triplets need two bank rows per speaker
 FACE = FaceModelParams()  # the paper's 40 shape and 10 expression coefficients
 
 
@@ -84,6 +84,15 @@ def _same_weights(a: nn.Module, b: nn.Module) -> None:
         assert torch.equal(value, b.state_dict()[name]), name
 
 
+def student_update(task: UnsupervisedTask, x: torch.Tensor, b: int, index) -> dict[str, float]:
+    """One joint-optimizer step on the student terms of fixed (3B, 3, 120, 120) images."""
+    terms = task._student_terms(x, b, index)
+    task.optims["joint"].zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    task.optims["joint"].step()
+    return {k: v.item() for k, v in terms.items()}
+
+
 @pytest.mark.parametrize("method", list(REGISTRY))
 def test_student_steps_lower_every_loss_and_leave_the_teacher(setup: Setup, method: str) -> None:
     """The tiny world's GAN draws nearly one face for every voice (1e-4 apart), and an untrained
@@ -91,7 +100,8 @@ def test_student_steps_lower_every_loss_and_leave_the_teacher(setup: Setup, meth
     losses (RKD, SP, PKT) would match rounding noise. So a random linear map stands in for the
     generator, and both networks take their BatchNorm statistics from the batch's faces."""
     teacher = seeded(0, lambda: Teacher(0.25))
-    task = setup.task(replace(KD, lr=2e-4, weights={method: 10.0}), method, teacher)
+    kd = replace(KD, lr=2e-4, weights={method: 10.0}, triplet_weight=0.0)  # the distillation only
+    task = setup.task(kd, method, teacher)
     task.model.gan.generator = seeded(
         0,
         lambda: nn.Sequential(nn.Linear(64, 3 * 64 * 64), nn.Tanh(), nn.Unflatten(1, (3, 64, 64))),
@@ -101,22 +111,40 @@ def test_student_steps_lower_every_loss_and_leave_the_teacher(setup: Setup, meth
         task.model.gan.encoder,
         "cpu",
         crop_frames=GAN.crop_frames,
-        voice_crops=GAN.voice_crops,
+        voice_crops=2,
         seed=1,
     )  # the task's voice bank: CRD's memory is indexed by its rows
     batch = sample_batch(data, 0, seed=1, batch_size=4, noise=GAN.noise, flip=GAN.flip)
+    triplet = sample_triplets(data, batch, seed=1, step=0, noise=GAN.noise)
     with torch.no_grad():
-        faces = gan_to_image_net(task.model.gan.generator(batch.voice))  # (4, 3, 120, 120)
-    calibrated(teacher, faces)
-    calibrated(task.model.image_net, faces)
+        x = gan_to_image_net(task.model.gan.generator(torch.cat([batch.voice, *triplet])))
+    calibrated(teacher, x[:4])
+    calibrated(task.model.image_net, x)
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     task.model.eval()  # fixed BatchNorm statistics: the same batch gives comparable losses
-    losses = [task._student_step(batch.voice, batch.voice_index) for _ in range(20)]
+    losses = [student_update(task, x, 4, batch.voice_index) for _ in range(20)]
     first, last = losses[0], losses[-1]
-    for term in ("student_loss", "param_loss", "kd_loss"):
+    for term in ("loss", "param_loss", "kd_loss"):
         assert last[term] < first[term], (method, term, first, last)
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_one_optimizer_moves_the_generator_with_the_student_loss(setup: Setup) -> None:
+    """The authors' joint training: no detach, one Adam over generator and student."""
+    task = setup.task(KD, "pkt", setup.teacher)
+    joint = {id(p) for group in task.optims["joint"].param_groups for p in group["params"]}
+    gan = task.model.gan
+    assert {id(p) for p in gan.generator.parameters()} <= joint
+    assert {id(p) for p in task.model.image_net.parameters()} <= joint
+    assert not {id(p) for p in gan.discriminator.parameters()} & joint
+    assert task.optims["joint"].defaults["betas"] == GAN.betas
+    voices = task.gan_data.bank[:4]
+    x = gan_to_image_net(gan.generator(torch.cat([voices, voices, voices.flip(0)])))
+    task._student_terms(x, 4, torch.arange(4))["loss"].backward()
+    grads = [p.grad for p in gan.generator.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in task.teacher.parameters())  # frozen: no update
 
 
 @pytest.mark.parametrize("method", ["pkt", "crd"])  # crd samples negatives at random

@@ -104,6 +104,7 @@ class TeacherParams(Section):
     checkpoint: str | None = None  # 3DDFA-V2 .pth (e.g. mb1_120x120.pth); null: train one
     param_mean_std: str | None = None  # 3DDFA-V2's param_mean_std_62d_120x120.pkl
     widen_factor: Positive = 0.25  # MobileNetV1 width (3DDFA-V2 ships 1.0 and 0.5)
+    input_size: Annotated[int, Range(32)] = 120  # side the crops are resized to (3DDFA-V2: 120)
     iterations: Count = 200  # optimizer steps (paper: 50000 at batch 128)
     batch_size: Count = 16
     lr: Positive = 1e-3  # Adam
@@ -150,7 +151,7 @@ def _default_kd_weights() -> dict[str, float]:
         "rkd": 1.0,
         "crd": 0.8,
         "vid": 1.0,
-        "pkt": 30000.0,
+        "pkt": 10000.0,  # the authors' gan_train_cascade.py (RepDistiller's default: 30000)
     }
 
 
@@ -162,9 +163,15 @@ class KdParams(Section):
     method: KdMethod = "pkt"  # the unsupervised row's KD method (the paper's choice: pkt)
     iterations: Count = 40  # joint steps (paper: 50000 at batch 128)
     batch_size: Count = 16  # voices and faces per step, each
-    lr: Positive = 2e-4  # Adam, student and its KD connectors (the GAN keeps gan.lr/betas)
+    lr: Positive = (
+        2e-4  # the joint Adam over generator + student + KD connectors (betas: gan.betas)
+    )
     student_width: Positive = 0.5  # MobileNetV2 width multiplier (paper: 1.0)
-    param_weight: NonNegative = 1.0  # weight of ||p_s - p_t||^2 on the 62 whitened parameters
+    param_weight: NonNegative = (
+        0.5  # weight of MSE(p_teacher, p_student), 62 whitened (authors: 0.5)
+    )
+    triplet_weight: NonNegative = 1.5  # TripletMargin(p, p_same_speaker, p_other) (authors: 1.5)
+    triplet_margin: Positive = 1.0  # torch's TripletMarginLoss default, as the authors use it
     weights: dict[KdMethod, Positive] = field(default_factory=_default_kd_weights)  # RepDistiller's
     options: dict[KdMethod, dict[str, Any]] = field(default_factory=dict)  # KD loss constructor
     eval_every: Steps = 20

@@ -43,6 +43,61 @@ from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.voice_data import MIN_FRAMES
 
 
+def critic_step(
+    model: VoiceToFaceGan,
+    d_optimizer: torch.optim.Optimizer,
+    fake: torch.Tensor,
+    faces: torch.Tensor,
+    face_labels: torch.Tensor,
+) -> dict[str, float]:
+    """One update of the critics F + D + C on real faces and (detached) generated ones.
+
+    Args:
+        fake: (B, 3, 64, 64) generated faces (detached here).
+        faces: (B', 3, 64, 64) real faces in [-1, 1]; face_labels: (B',) identities.
+
+    Returns:
+        ``d_real``, ``d_fake``, ``c_real``, their sum ``d_loss`` and the discriminator's accuracy.
+    """
+    real_embedding = model.face_net(faces)  # (B', E, 1, 1)
+    real_logit = model.discriminator(real_embedding)[:, 0]  # (B',)
+    fake_logit = model.discriminator(model.face_net(fake.detach()))[:, 0]  # (B,)
+    d_real = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+    d_fake = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    c_real = F.cross_entropy(model.classifier(real_embedding), face_labels)
+    d_optimizer.zero_grad(set_to_none=True)
+    (d_real + d_fake + c_real).backward()
+    d_optimizer.step()
+    out = {"d_real": d_real.item(), "d_fake": d_fake.item(), "c_real": c_real.item()}
+    return out | {
+        "d_loss": out["d_real"] + out["d_fake"] + out["c_real"],
+        "d_real_acc": (real_logit > 0).float().mean().item(),
+        "d_fake_acc": (fake_logit < 0).float().mean().item(),
+    }
+
+
+def generator_losses(
+    model: VoiceToFaceGan, fake: torch.Tensor, voice_labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """G's adversarial and identity terms ``(BCE(D(F(fake)), 1), CE(C(F(fake)), voice label))``.
+
+    The critics' parameters are frozen meanwhile, so only the generator (and whatever else
+    produced ``fake``'s graph) receives gradients.
+    """
+    critics = (model.face_net, model.discriminator, model.classifier)
+    for net in critics:
+        net.requires_grad_(False)
+    try:
+        fake_embedding = model.face_net(fake)
+        g_logit = model.discriminator(fake_embedding)[:, 0]
+        g_d = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+        g_c = F.cross_entropy(model.classifier(fake_embedding), voice_labels)
+    finally:
+        for net in critics:
+            net.requires_grad_(True)
+    return g_d, g_c
+
+
 def gan_step(
     model: VoiceToFaceGan,
     g_optimizer: torch.optim.Optimizer,
@@ -61,37 +116,14 @@ def gan_step(
     Returns:
         The loss terms, ``d_loss``/``g_loss`` (their sums) and the discriminator's accuracy.
     """
-    critics = (model.face_net, model.discriminator, model.classifier)
     fake = model.generator(voice)  # (B, 3, 64, 64)
-    real_embedding = model.face_net(faces)  # (B', E, 1, 1)
-    real_logit = model.discriminator(real_embedding)[:, 0]  # (B',)
-    fake_logit = model.discriminator(model.face_net(fake.detach()))[:, 0]  # (B,)
-    d_real = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-    d_fake = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-    c_real = F.cross_entropy(model.classifier(real_embedding), face_labels)
-    d_optimizer.zero_grad(set_to_none=True)
-    (d_real + d_fake + c_real).backward()
-    d_optimizer.step()
-
-    for net in critics:  # G's gradients only: the critics' are not needed
-        net.requires_grad_(False)
-    fake_embedding = model.face_net(fake)
-    g_logit = model.discriminator(fake_embedding)[:, 0]
-    g_d = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-    g_c = F.cross_entropy(model.classifier(fake_embedding), voice_labels)
+    out = critic_step(model, d_optimizer, fake, faces, face_labels)
+    g_d, g_c = generator_losses(model, fake, voice_labels)
     g_optimizer.zero_grad(set_to_none=True)
     (g_d + g_c).backward()
     g_optimizer.step()
-    for net in critics:
-        net.requires_grad_(True)
-    terms = {"d_real": d_real, "d_fake": d_fake, "c_real": c_real, "g_d_fake": g_d, "g_c_fake": g_c}
-    out = {k: v.item() for k, v in terms.items()}
-    return out | {
-        "d_loss": out["d_real"] + out["d_fake"] + out["c_real"],
-        "g_loss": out["g_d_fake"] + out["g_c_fake"],
-        "d_real_acc": (real_logit > 0).float().mean().item(),
-        "d_fake_acc": (fake_logit < 0).float().mean().item(),
-    }
+    out |= {"g_d_fake": g_d.item(), "g_c_fake": g_c.item()}
+    return out | {"g_loss": out["g_d_fake"] + out["g_c_fake"]}
 
 
 @torch.no_grad()

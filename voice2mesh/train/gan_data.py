@@ -173,3 +173,54 @@ def sample_batch(
         face_labels=data.face_labels[f],
         voice_index=v,
     )
+
+
+def triplet_rows(
+    labels: torch.Tensor, anchors: torch.Tensor, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A same-speaker positive and an other-speaker negative bank row for every anchor row.
+
+    The positive is drawn uniformly from the anchor speaker's other rows (another utterance or
+    another crop of the same one), the negative uniformly from every other speaker's rows.
+
+    Args:
+        labels: (N,) int64 speaker of each bank row.
+        anchors: (B,) anchor rows.
+        rng: the step's generator.
+
+    Returns:
+        ``(positives (B,), negatives (B,))`` int64 rows.
+
+    Raises:
+        ValueError: an anchor's speaker has one row only, or every row is one speaker's.
+    """
+    y = labels.numpy()
+    a = anchors.numpy()
+    order = np.argsort(y, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(y))
+    start = np.searchsorted(y[order], y[a], side="left")
+    count = np.searchsorted(y[order], y[a], side="right") - start
+    if (count < 2).any() or (count == len(y)).any():
+        raise ValueError(
+            "triplets need two bank rows per speaker and more than one speaker (voice_crops >= 2)"
+        )
+    j = rng.integers(0, count - 1)  # among the anchor's other rows
+    j = j + (j >= rank[a] - start)
+    k = rng.integers(0, len(y) - count)  # among the other speakers' rows
+    k = k + count * (k >= start)
+    return torch.from_numpy(order[start + j]), torch.from_numpy(order[k])
+
+
+def sample_triplets(
+    data: GanData, batch: Batch, *, seed: int, step: int, noise: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Perturbed unit embeddings ``(positives (B, E), negatives (B, E))`` for ``batch``'s voices,
+    a function of ``(seed, step)`` only (``triplet_rows``, then ``perturb_embedding``)."""
+    rng = np.random.default_rng([seed, step, 3])
+    positives, negatives = triplet_rows(data.bank_labels, batch.voice_index, rng)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step + 7_919)
+    return (
+        perturb_embedding(data.bank[positives], noise, generator),
+        perturb_embedding(data.bank[negatives], noise, generator),
+    )

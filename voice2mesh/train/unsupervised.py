@@ -1,18 +1,29 @@
-"""Unsupervised Voice2Mesh: joint GAN + student training, distilled from a frozen teacher.
+"""Unsupervised Voice2Mesh: the authors' joint GAN + student training, distilled from a teacher.
 
-Wu et al. 2022, Sec. 4.2 (unsupervised setting): no voice <-> 3D pairs. The voice -> face GAN
-(initialised from ``train_gan``) keeps training with Wen et al.'s losses (``gan.gan_step``), and
-on every batch of generated faces a MobileNetV2 student learns the frozen image -> 3DMM teacher:
+Wu et al. 2022, Sec. 4.2 (unsupervised setting), as their ``gan_train_cascade.py`` runs it: no
+voice <-> 3D pairs. The voice -> face GAN (initialised from ``train_gan``) and a fresh
+MobileNetV2 student are trained together. Each step draws a voice batch (anchors), a
+same-speaker positive and an other-speaker negative per anchor (``gan_data.sample_triplets``)
+and a batch of real faces, then
 
-    x = gan_to_image_net(G(voice))               # detached: the student loss does not move G
-    L_student = param_weight * ||S(x) - T(x)||^2  # 62 whitened parameters
-              + kd_weight * (KD(s_pool, t_pool) + KD(s_mid, t_mid))
+    critics F + D + C:  Wen et al.'s update on real faces and G(anchor).detach() (``critic_step``)
+    x, x+, x- = up(G(anchor)), up(G(positive)), up(G(negative))   # no detach
+    L = BCE(D(F(G(a))), 1) + CE(C(F(G(a))), speaker)                # Wen et al.'s G terms
+      + param_weight * MSE(T(x), S(x))                              # 62 whitened parameters
+      + kd_weight * (KD(s_pool, t_pool) + KD(s_mid, t_mid))         # the method of the row
+      + triplet_weight * TripletMargin(S(x), S(x+), S(x-), margin)
+    one Adam (kd.lr, gan.betas) over the generator, the student and the KD connectors.
 
-``KD`` is ``distill.REGISTRY[kd_method]``, applied to the pooled embeddings and to the mid-level
-feature maps (8 x 8), as the paper's code distils both; its learnable connectors (KD, CRD, VID)
+Defaults are the authors' weights (``param_weight`` 0.5, PKT 10000, triplet 1.5, margin 1,
+lr 2e-4, betas (0.5, 0.999)). The teacher is frozen (eval mode, no parameter updates) but not
+cut from the graph: as in the authors' code, the MSE term's gradient reaches the generator
+through both the student and the teacher. The KD terms' teacher features are fixed targets
+(``distill.base`` detaches them; the authors' PKT does not), and the student sees anchors,
+positives and negatives in one batch (theirs: three calls, three batch-norm batches).
+
+``KD`` is ``distill.REGISTRY[kd_method]``, on the pooled embeddings and on the mid-level feature
+maps, as the paper's code distils both; its learnable connectors (KD, CRD, VID, correlation)
 train with the student. CRD's memory bank is indexed by the voice's row in the voice bank.
-The generated faces are detached for the student: the paper trains both jointly, and letting
-the student loss move the generator would reward faces that are merely easy to agree on.
 
 Held-out measure: the student-teacher whitened-parameter MSE on faces generated from held-out
 utterances of the training identities (``distill_mse``; the teacher's own spread is the
@@ -37,8 +48,15 @@ from voice2mesh.models.cascade import N_SHAPE_3DDFA, VoiceToParams, gan_to_image
 from voice2mesh.models.gan import perturb_embedding
 from voice2mesh.models.student import MobileNetV2
 from voice2mesh.models.teacher import Teacher
-from voice2mesh.train.gan import data_summary, gan_data, gan_optimizers, gan_step, sampling
-from voice2mesh.train.gan_data import CHUNK, sample_batch
+from voice2mesh.train.gan import (
+    critic_step,
+    data_summary,
+    gan_data,
+    gan_optimizers,
+    generator_losses,
+    sampling,
+)
+from voice2mesh.train.gan_data import CHUNK, sample_batch, sample_triplets
 from voice2mesh.train.loop import (
     RUN_KEYS,
     Schedule,
@@ -133,10 +151,12 @@ class UnsupervisedTask(Task):
                 ]
             ),
         ).to(device)
-        student_params = [*net.parameters(), *self.kd.parameters()]
-        self.optims = gan_optimizers(self.model.gan, gan) | {
-            "s": torch.optim.Adam(student_params, lr=kd.lr)
+        joint = [*self.model.gan.generator.parameters(), *net.parameters(), *self.kd.parameters()]
+        self.optims = {
+            "d": gan_optimizers(self.model.gan, gan)["d"],
+            "joint": torch.optim.Adam(joint, lr=kd.lr, betas=gan.betas),
         }
+        self.triplet = nn.TripletMarginLoss(margin=kd.triplet_margin)
         self.config, self.seed, self.device = kd_config(kd, gan, method), seed, device
         self.settings = {k: v for k, v in self.config.items() if k not in RUN_KEYS}
         self.sampling = sampling(gan, seed, kd.batch_size)
@@ -153,26 +173,36 @@ class UnsupervisedTask(Task):
 
     def step(self, step: int) -> dict[str, float]:
         batch = sample_batch(self.gan_data, step, **self.sampling)
-        terms = gan_step(self.model.gan, self.optims["g"], self.optims["d"], *batch.to(self.device))
-        voice, index = batch.voice.to(self.device), batch.voice_index
-        return terms | self._student_step(voice, index)
-
-    def _student_step(self, voice: torch.Tensor, index: torch.Tensor) -> dict[str, float]:
-        """One student update on faces generated from ``voice`` (B, E) (module docstring)."""
-        with torch.no_grad():
-            x = gan_to_image_net(self.model.gan.generator(voice).clamp(-1, 1))  # (B, 3, 120, 120)
-            t_mid, t_pool = self.teacher.features(x)
-            p_t = self.teacher.net.head(t_pool)  # (B, 62) whitened
-        s_mid, s_pool = self.model.image_net.features(x)
-        p_s = self.model.image_net.head(s_pool)
-        param = F.mse_loss(p_s, p_t)
-        distill = self.kd[0](s_pool, t_pool, index=index) + self.kd[1](s_mid, t_mid, index=index)
-        loss = self.config["param_weight"] * param + self.config["weight"] * distill
-        optimizer = self.optims["s"]
-        optimizer.zero_grad(set_to_none=True)
+        voice, voice_labels, faces, face_labels = batch.to(self.device)
+        noise = self.sampling["noise"]
+        triplet = sample_triplets(self.gan_data, batch, seed=self.seed, step=step, noise=noise)
+        gan, b = self.model.gan, len(voice)
+        fake = gan.generator(torch.cat([voice, *(t.to(self.device) for t in triplet)]))
+        terms = critic_step(gan, self.optims["d"], fake[:b], faces, face_labels)
+        g_d, g_c = generator_losses(gan, fake[:b], voice_labels)
+        student = self._student_terms(gan_to_image_net(fake), b, batch.voice_index)
+        loss = g_d + g_c + student.pop("loss")
+        self.optims["joint"].zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        return {"param_loss": param.item(), "kd_loss": distill.item(), "student_loss": loss.item()}
+        self.optims["joint"].step()
+        out = terms | {k: v.item() for k, v in student.items()}
+        return out | {"g_d_fake": g_d.item(), "g_c_fake": g_c.item(), "joint_loss": loss.item()}
+
+    def _student_terms(self, x: torch.Tensor, b: int, index: torch.Tensor) -> dict:
+        """The student's weighted loss (``loss``) and its terms on (3B, 3, 120, 120) images:
+        anchors, positives, negatives (module docstring)."""
+        t_mid, t_pool = self.teacher.features(x[:b])
+        p_t = self.teacher.net.head(t_pool)  # (B, 62) whitened; gradient flows to x
+        s_mid, s_pool = self.model.image_net.features(x)
+        p_s = self.model.image_net.head(s_pool)  # (3B, 62)
+        param = F.mse_loss(p_s[:b], p_t)
+        distill = self.kd[0](s_pool[:b], t_pool, index=index) + self.kd[1](
+            s_mid[:b], t_mid, index=index
+        )
+        triplet = self.triplet(p_s[:b], p_s[b : 2 * b], p_s[2 * b :])
+        c = self.config
+        loss = c["param_weight"] * param + c["weight"] * distill + c["triplet_weight"] * triplet
+        return {"loss": loss, "param_loss": param, "kd_loss": distill, "triplet_loss": triplet}
 
     def evaluate(self) -> dict[str, float | None]:
         return {"distill_mse": distill_mse(self.model, self.teacher, self.gan_data.val)[0]}
@@ -183,7 +213,16 @@ class UnsupervisedTask(Task):
     def metrics(self, history: list[dict]) -> dict:
         """Final losses, the held-out student-teacher MSE and the teacher's own spread."""
         _, spread = distill_mse(self.model, self.teacher, self.gan_data.val)
-        keys = ("student_loss", "param_loss", "kd_loss", "d_loss", "g_loss", "distill_mse")
+        keys = (
+            "joint_loss",
+            "param_loss",
+            "kd_loss",
+            "triplet_loss",
+            "d_loss",
+            "g_d_fake",
+            "g_c_fake",
+            "distill_mse",
+        )
         return final(history, *keys) | {
             "distill_mse_mean_baseline": spread,
             "kd_method": self.config["method"],
