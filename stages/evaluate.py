@@ -7,7 +7,8 @@ Reads:  params ``evaluate``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
         world, ``evaluate.truth``) the true shapes; the train- and test-split face crops for the
         teacher's held-out accuracy. The only stage that reads the test (A–E) identities.
 Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice, the first
-        seed's encoder; both fitted on split ``train`` only), baseline (GAN -> teacher),
+        seed's encoder; both fitted on split ``train`` only), teacher_on_photos (the teacher on
+        the test speakers' own photos, averaged: the cascade's ceiling), baseline (GAN -> teacher),
         supervised, unsupervised (= kd_ablation@<kd.method>), kd_ablation@<method> for every KD
         method; every network row once per seed of ``Params.train_seeds``.
 Writes: ``metrics/evaluate.json``: blocks ``vs_reference``, ``vs_truth`` (as predicted),
@@ -37,8 +38,8 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
 from voice2mesh.evaluation.blocks import summarise_blocks
 from voice2mesh.evaluation.families import too_few_resamples
-from voice2mesh.evaluation.inference import mean_face_rows, predict_batched
-from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
+from voice2mesh.evaluation.inference import mean_face_rows, predict_batched, teacher_on_photos
+from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TEACHER_ON_PHOTOS
 from voice2mesh.evaluation.rows import BASELINE, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.scorings import score_all
@@ -49,7 +50,7 @@ from voice2mesh.io import atomic_dir, atomic_path, write_json
 from voice2mesh.models.cascade import N_POSE
 from voice2mesh.synth.truth import read_truth
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.teacher_data import build_teacher_dataset
+from voice2mesh.train.teacher_data import build_teacher_dataset, photo_crops
 
 METRICS = Path("metrics/evaluate.json")
 COMPARATORS = (MEAN_FACE, GENDER_MEAN_FACE, BASELINE)
@@ -134,6 +135,9 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     predictions, gender_metrics, draw_keys = predict(
         params, models, store, test, genders, device, bar
     )
+    crops, owners, unreadable = photo_crops(params.landmarks.out, ("test",))
+    teacher = models.get(params.teacher.out, ("teacher",), "evaluate")
+    predictions[TEACHER_ON_PHOTOS, NO_TRAINING] = teacher_on_photos(teacher, crops, owners, test)
 
     references = {"reference": test.reference_shape}
     name_of = identities.set_index(identities.identity.astype(str)).name
@@ -161,6 +165,8 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         "rows": len(names),
         "seeds": params.n_seeds,
         "resamples": p.n_resamples,
+        "test_photos": len(crops),
+        "unreadable_test_photos": [path for path, _ in unreadable],
     }
     first = {n: min(s for m, s in predictions if m == n) for n in names}  # -1 or train_seeds[0]
     with atomic_dir(Path(p.out)) as folder:

@@ -7,8 +7,6 @@ mean. Learnable connectors are read from the module; CRD's negatives are injecte
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 

@@ -22,7 +22,6 @@ EMMA_BOXES = np.array(
 )
 
 
-
 @pytest.fixture(scope="module")
 def emma_landmarks(assets_dir: Path) -> np.ndarray:
     """(3, 68, 2) (x, row) landmarks the real mb05 checkpoint gives on emma.jpg's faces."""
@@ -101,7 +100,12 @@ def test_model_checkpoint_round_trip_predicts_identically(tmp_path: Path) -> Non
     path = tmp_path / "teacher.pt"
     save_model(path, "teacher", teacher, {"widen_factor": 0.25, "note": "x"}, {"seed": 0})
     checkpoint = read_model(path)
-    assert checkpoint.kind == "teacher" and checkpoint.arch == {"widen_factor": 0.25}
+    assert checkpoint.kind == "teacher" and checkpoint.arch == {
+        "arch": "mobilenet_v1",
+        "widen_factor": 0.25,
+        "widths": [32, 64, 128, 256],
+        "input_size": 120,
+    }
     assert checkpoint.config["note"] == "x" and checkpoint.params == {"seed": 0}
     loaded = load_model(path, kinds=("teacher",), purpose="the unsupervised training")
     assert isinstance(loaded, Teacher) and loaded.widen_factor == 0.25 and not loaded.training

@@ -24,12 +24,27 @@ from voice2mesh.landmarks.store import write_landmarks
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.render.camera import pose_matrix, project, rotation_matrix, to_pixels
 from voice2mesh.train.loop import Schedule
-from voice2mesh.train.teacher import shape_error, train_teacher
+from voice2mesh.train.teacher import loss_weights, one_cycle_lr, shape_error, train_teacher
 from voice2mesh.train.teacher_data import build_teacher_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = TeacherParams(iterations=10, batch_size=6, lr=3e-3, widen_factor=0.25, eval_every=5)
+TINY = TeacherParams(
+    iterations=10,
+    batch_size=6,
+    lr=3e-3,
+    arch="mobilenet_v1",
+    widen_factor=0.25,
+    input_size=120,
+    cycle_steps=10,
+    eval_every=5,
+)
+ARCH = {
+    "arch": "mobilenet_v1",
+    "widen_factor": 0.25,
+    "widths": [32, 64, 128, 256],
+    "input_size": 120,
+}
 
 
 def _model(rng: np.random.Generator) -> MorphableModel:
@@ -156,7 +171,7 @@ def test_training_lowers_the_loss_and_reports_held_out_errors(world) -> None:
     assert [h["step"] for h in history] == [5, 10, 15, 20]
     assert history[-1]["loss"] < history[0]["loss"]
     assert metrics["n_train"] == 3 and metrics["n_holdout"] == 4
-    assert metrics["iterations"] == 20 and metrics["widen_factor"] == TINY.widen_factor
+    assert metrics["iterations"] == 20 and metrics["arch"] == TINY.arch
     assert not teacher.training and teacher.widen_factor == TINY.widen_factor
     held = data.splits != "train"
     assert metrics["shape_rmse"] == pytest.approx(
@@ -189,7 +204,7 @@ def test_resume_reproduces_and_the_model_loads_identically(world, tmp_path: Path
     path = tmp_path / "teacher.pt"
     save_model(path, "teacher", full.model, as_dict(TINY), {"seed": 0}, {})
     checkpoint = read_model(path, ("teacher",))
-    assert checkpoint.arch == {"widen_factor": TINY.widen_factor}
+    assert checkpoint.arch == ARCH
     assert checkpoint.config["widen_factor"] == TINY.widen_factor
     loaded = load_model(path, kinds=("teacher",))
     assert isinstance(loaded, Teacher) and not loaded.training
@@ -236,3 +251,43 @@ def test_an_unreadable_image_is_skipped_and_listed(world, tmp_path: Path, caplog
     assert len(data.crops) == 6 and "faces/p0/00001.jpg" not in list(data.paths)
     assert [p for p, _ in data.skipped] == ["faces/p0/00001.jpg"]
     assert "00001.jpg: cannot read the face image" in caplog.text
+
+
+def test_the_convnet_teacher_reads_smaller_crops_and_round_trips(world, tmp_path: Path) -> None:
+    cfg = replace(TINY, arch="convnet", widths=(4, 8, 8), input_size=48, iterations=20)
+    data, trained = _train(world, cfg)
+    assert trained.history[-1]["loss"] < trained.history[0]["loss"]
+    teacher = trained.model
+    assert teacher.arch == "convnet" and teacher.input_size == 48
+    mid, pooled = teacher.features(torch.zeros(2, 3, 120, 120))
+    assert mid.shape == (2, 8, 6, 6) and pooled.shape == (2, 8)  # 48 / 8 = 6
+    path = tmp_path / "teacher.pt"
+    save_model(path, "teacher", teacher, as_dict(cfg), {"seed": 0}, {})
+    assert read_model(path).arch == {
+        "arch": "convnet",
+        "widen_factor": 0.25,
+        "widths": [4, 8, 8],
+        "input_size": 48,
+    }
+    loaded = load_model(path, kinds=("teacher",))
+    np.testing.assert_array_equal(
+        loaded.predict_params(data.crops[:2]), teacher.predict_params(data.crops[:2])
+    )
+
+
+def test_vertex_weights_follow_the_label_variance_within_each_block() -> None:
+    std = np.concatenate([np.full(12, 3.0), np.linspace(1, 4, 40), np.full(10, 2.0)])
+    w = loss_weights(std, "vertex")
+    np.testing.assert_array_equal(w[:12], 1.0)
+    np.testing.assert_allclose(w[12:52].mean(), 1.0)
+    np.testing.assert_allclose(w[12:52] / w[12], std[12:52] ** 2)  # ∝ variance
+    np.testing.assert_allclose(w[52:], 1.0)  # equal variances: equal weights
+    np.testing.assert_array_equal(loss_weights(std, "whitened"), 1.0)
+
+
+def test_one_cycle_warms_up_then_anneals() -> None:
+    lrs = [one_cycle_lr(k, 100, 1e-2) for k in range(100)]
+    assert lrs[0] == pytest.approx(1e-2 / 25) and max(lrs) == pytest.approx(1e-2, rel=1e-3)
+    assert int(np.argmax(lrs)) == 30 and lrs[-1] < 1e-4
+    assert np.all(np.diff(lrs[:31]) >= 0) and np.all(np.diff(lrs[30:]) <= 0)
+    assert one_cycle_lr(500, 100, 1e-2) == pytest.approx(1e-6)  # past the cycle: the floor

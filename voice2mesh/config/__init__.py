@@ -46,12 +46,13 @@ from voice2mesh.config.training import (
     SupervisedParams,
     TeacherParams,
 )
-from voice2mesh.synth.spec import SynthParams
+from voice2mesh.synth.spec import CorpusParams, SynthParams
 
 __all__ = [
     "DEFAULT_PARAMS",
     "KD_METHODS",
     "ConfigError",
+    "CorpusParams",
     "EvaluateParams",
     "FaceModelParams",
     "FeaturesParams",
@@ -86,6 +87,7 @@ class Params(Section):
     device: Device = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
     synth: SynthParams = field(default_factory=SynthParams)
+    teacher_corpus: CorpusParams = field(default_factory=CorpusParams)
     intersect: IntersectParams = field(default_factory=IntersectParams)
     landmarks: LandmarksParams = field(default_factory=LandmarksParams)
     features: FeaturesParams = field(default_factory=FeaturesParams)

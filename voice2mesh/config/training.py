@@ -94,24 +94,39 @@ class SupervisedParams(Seeded, Section):
 
 @dataclass(frozen=True)
 class TeacherParams(Section):
-    """The image -> 3DMM teacher, 3DDFA-V2's MobileNetV1 (stage ``pretrain_teacher``).
+    """The image -> 3DMM teacher (stage ``pretrain_teacher``).
 
-    Synthetic world: trained on the face crops with the fitted coefficients as labels (as 3DDFA
-    trained on fitted 300W-LP). Real data with the BFM: set ``checkpoint`` and
-    ``param_mean_std`` to 3DDFA-V2's files and ``widen_factor`` to match (then no training).
+    Synthetic world: trained on the teacher corpus (``teacher_corpus``, a 300W-LP analogue of
+    labelled photos of a separate population). Real data with the BFM: set ``checkpoint`` and
+    ``param_mean_std`` to 3DDFA-V2's files, ``arch`` to mobilenet_v1, ``input_size`` to 120 and
+    ``widen_factor`` to match (then no training).
     """
 
     checkpoint: str | None = None  # 3DDFA-V2 .pth (e.g. mb1_120x120.pth); null: train one
     param_mean_std: str | None = None  # 3DDFA-V2's param_mean_std_62d_120x120.pkl
+    arch: Literal["mobilenet_v1", "convnet"] = "convnet"  # convnet learns on a CPU (networks.md)
     widen_factor: Positive = 0.25  # MobileNetV1 width (3DDFA-V2 ships 1.0 and 0.5)
-    input_size: Annotated[int, Range(32)] = 120  # side the crops are resized to (3DDFA-V2: 120)
-    iterations: Count = 200  # optimizer steps (paper: 50000 at batch 128)
-    batch_size: Count = 16
-    lr: Positive = 1e-3  # Adam
-    eval_every: Steps = 100
+    widths: Widths = (32, 64, 128, 256)  # ConvNet block widths
+    input_size: Annotated[int, Range(32)] = 64  # side the 120x120 crops are resized to
+    iterations: Count = 1000  # optimizer steps (3DDFA: many epochs of 300W-LP)
+    batch_size: Count = 32
+    lr: Positive = 3e-3  # Adam peak of a one-cycle schedule
+    cycle_steps: Count = 1000  # the one-cycle's length (then the floor lr); apart from iterations
+    loss_weights: Literal["whitened", "vertex"] = "vertex"  # see train.teacher
+    eval_every: Steps = 250
     resume: bool = False
     out: str = "models/teacher.pt"
     resume_state: str = "models/resume/pretrain_teacher.pt"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.checkpoint is not None and (self.arch, self.input_size) != ("mobilenet_v1", 120):
+            raise FieldError(
+                "checkpoint",
+                self.checkpoint,
+                "a 3DDFA-V2 MobileNetV1 reading 120x120 crops: set teacher.arch: mobilenet_v1 "
+                "and teacher.input_size: 120",
+            )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ shorter than 1,000 frames, so all of them are); the results equal the per-uttera
 to float rounding (batched kernels add in another order), and they are deterministic.
 
 ``mean_face_rows`` takes the embedding step as a function, so that callers embed with
-``predict_batched`` (the ``evaluate`` stage, the coupling study).
+``predict_batched`` (the ``evaluate`` stage, the coupling study). ``teacher_on_photos`` is the
+row the teacher gives from the test speakers' own photos.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TestSet
 from voice2mesh.evaluation.voices import GenderClassifier
+from voice2mesh.models.cascade import N_POSE
 from voice2mesh.train.voice_data import MIN_FRAMES
 
 BATCH = 32  # utterances per forward pass (32 x 64 x 1000 floats in)
@@ -120,3 +122,37 @@ def mean_face_rows(
         "majority_baseline": float(pd.Series(truth).value_counts(normalize=True).iloc[0]),
     }
     return rows, metrics
+
+
+def teacher_on_photos(
+    teacher: nn.Module, crops: np.ndarray, identities: np.ndarray, test: TestSet
+) -> tuple[np.ndarray, None]:
+    """The cascade's ceiling: the teacher on each test speaker's own photos, averaged.
+
+    voice -> image -> teacher can at best draw the speaker's face; this row gives the teacher the
+    speaker's real photos instead, so it bounds what the baseline and the unsupervised rows can
+    reach through that teacher.
+
+    Args:
+        teacher: a ``models.teacher.Teacher``.
+        crops: (N, 120, 120, 3) BGR crops of the test identities' photos (``photo_crops``).
+        identities: (N,) the identity of each crop.
+        test: the test set.
+
+    Returns:
+        ``(shape (U, Ks), None)``: per test utterance the mean predicted raw shape of its
+        speaker's photos, neutral expression.
+
+    Raises:
+        ValueError: a test identity without a photo crop.
+    """
+    ks = test.reference_shape.shape[1]
+    shapes = teacher.predict_params(crops)[:, N_POSE : N_POSE + ks].astype(np.float64)
+    means = pd.DataFrame(shapes).groupby(np.asarray(identities, str)).mean()
+    missing = sorted(set(test.identities) - set(means.index))
+    if missing:
+        raise ValueError(
+            f"teacher_on_photos: no photo crop of test identities {missing[:5]} "
+            f"({len(missing)} in all); check the landmarks stage's rejects"
+        )
+    return means.loc[test.identities].to_numpy()[test.ref_index], None

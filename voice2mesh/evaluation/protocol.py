@@ -26,6 +26,7 @@ from voice2mesh.facemodel.model import MorphableModel
 
 MEAN_FACE = "mean_face"
 GENDER_MEAN_FACE = "gender_mean_face"
+TEACHER_ON_PHOTOS = "teacher_on_photos"  # the cascade's ceiling: the teacher on the own photos
 
 
 @dataclass(frozen=True)

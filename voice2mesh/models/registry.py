@@ -111,8 +111,18 @@ KINDS: dict[str, ModelKind] = {
             "teacher",
             "an image-to-3DMM teacher (stage pretrain_teacher)",
             Teacher,
-            lambda m: {"widen_factor": m.widen_factor},
-            lambda a: Teacher(a["widen_factor"]),
+            lambda m: {
+                "arch": m.arch,
+                "widen_factor": m.widen_factor,
+                "widths": list(m.widths),
+                "input_size": m.input_size,
+            },
+            lambda a: Teacher(
+                a["widen_factor"],
+                input_size=a["input_size"],
+                arch=a["arch"],
+                widths=tuple(a["widths"]),
+            ),
         ),
         ModelKind(
             "gan", "a voice-to-face GAN (stage train_gan)", VoiceToFaceGan, _gan_arch, _build_gan

@@ -3,7 +3,10 @@
 Guo et al., *Towards Fast, Accurate and Stable 3D Dense Face Alignment* (ECCV 2020); Wu et al.
 (CVPR 2022) use it as the expert that the MobileNetV2 student learns from. It reads 120x120 BGR
 crops cut by 3DDFA-V2's rule (``data.crops``) and predicts the 62 parameters of that module's
-layout, whitened: ``(p - mean) / std``.
+layout, whitened: ``(p - mean) / std``. A teacher trained here may be a plain ConvNet
+(``models.convnet``) reading the crops at a lower ``input_size`` (resized inside ``forward``),
+which is what lets it learn on a CPU in minutes; 3DDFA-V2's checkpoints are MobileNetV1s
+reading 120x120.
 """
 
 from __future__ import annotations
@@ -13,23 +16,50 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
+from voice2mesh.data.crops import CROP_SIZE
+from voice2mesh.models.convnet import ConvNet
 from voice2mesh.models.mobilenet import N_PARAMS, MobileNetV1, crops_to_input
 from voice2mesh.safe_pickle import load_pickle
 
 
+ARCHES = ("mobilenet_v1", "convnet")
+
+
 class Teacher(nn.Module):
-    """MobileNetV1 plus the parameter whitening it was trained with (buffers, saved with it)."""
+    """The regressor plus the parameter whitening it was trained with (buffers, saved with it).
+
+    Args:
+        widen_factor: MobileNetV1's width (``arch`` mobilenet_v1).
+        param_mean, param_std: (62,) whitening statistics (default 0 and 1).
+        input_size: the side crops are resized to inside ``forward``.
+        arch: ``mobilenet_v1`` (3DDFA-V2's) or ``convnet`` (``models.convnet``).
+        widths: ConvNet's block widths (``arch`` convnet).
+    """
 
     def __init__(
         self,
         widen_factor: float = 1.0,
         param_mean: np.ndarray | None = None,
         param_std: np.ndarray | None = None,
+        input_size: int = CROP_SIZE,
+        arch: str = "mobilenet_v1",
+        widths: tuple[int, ...] = (32, 64, 128, 256),
     ) -> None:
         super().__init__()
+        if input_size < 32:
+            raise ValueError(f"Teacher: input_size must be >= 32 pixels, got {input_size}")
+        if arch not in ARCHES:
+            raise ValueError(f"Teacher: arch must be one of {', '.join(ARCHES)}, got {arch!r}")
         self.widen_factor = float(widen_factor)
-        self.net = MobileNetV1(self.widen_factor, N_PARAMS)
+        self.input_size = int(input_size)
+        self.arch, self.widths = arch, tuple(int(w) for w in widths)
+        self.net = (
+            MobileNetV1(self.widen_factor, N_PARAMS)
+            if arch == "mobilenet_v1"
+            else ConvNet(self.widths, N_PARAMS)
+        )
         mean = np.zeros(N_PARAMS) if param_mean is None else np.asarray(param_mean)
         std = np.ones(N_PARAMS) if param_std is None else np.asarray(param_std)
         if mean.shape != (N_PARAMS,) or std.shape != (N_PARAMS,) or not (std > 0).all():
@@ -37,13 +67,20 @@ class Teacher(nn.Module):
         self.register_buffer("param_mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("param_std", torch.as_tensor(std, dtype=torch.float32))
 
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) crops at the network's ``input_size`` (antialiased bilinear)."""
+        if x.shape[-2:] == (self.input_size, self.input_size):
+            return x
+        size = (self.input_size, self.input_size)
+        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, 120, 120) ``crops_to_input`` -> (B, 62) whitened parameters."""
-        return self.net(x)
+        return self.net(self.resize(x))
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mid-level map (B, C, 8, 8), pooled embedding (B, E)); ``net.head`` maps the latter."""
-        return self.net.features(x)
+        """(mid-level map (B, C, h, h), pooled embedding (B, E)); ``net.head`` maps the latter."""
+        return self.net.features(self.resize(x))
 
     def denormalise(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 62) whitened -> raw parameters."""

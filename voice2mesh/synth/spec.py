@@ -68,6 +68,33 @@ class SynthParams(Section):
 
 
 @dataclass(frozen=True)
+class CorpusParams(Section):
+    """The teacher's pretraining corpus (``synth.corpus``, stage ``teacher_corpus``).
+
+    A 300W-LP analogue: face photos of a population drawn apart from the world's identities,
+    labelled with their own 3DMM parameters, as 300W-LP's images carry their fitted ones.
+    """
+
+    root: str = "data/teacher_corpus"  # output folder
+    n_identities: Annotated[int, Range(2)] = 600  # at least one train and one val identity
+    images_per_identity: tuple[int, int] = (4, 4)  # inclusive range
+    val_fraction: Annotated[float, Range(0, 1, open_low=True, open_high=True)] = 0.1  # held out
+    image_size: int = 128
+    landmark_noise_px: float = 1.5  # the .pts a detector would give (crop boxes come from them)
+    jpeg_quality: int = 92
+    workers: int = 2  # processes; the output does not depend on it
+    nuisance: ImageNuisance = field(default_factory=ImageNuisance)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lo, hi = self.images_per_identity
+        if not 0 < lo <= hi:
+            raise ValueError(
+                f"teacher_corpus.images_per_identity must be 0 < low <= high, got {lo, hi}"
+            )
+
+
+@dataclass(frozen=True)
 class Identity:
     """One planned identity of the world (``world.plan_identities``)."""
 

@@ -23,16 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from PIL import Image
 
 from voice2mesh import portable as pm
-from voice2mesh.data.pts import write_pts
 from voice2mesh.facemodel import MorphableModel
 from voice2mesh.io import atomic_path
 from voice2mesh.parallel import ordered_map
 from voice2mesh.synth.anatomy import measure, within_gender_z
-from voice2mesh.synth.images import face_image, identity_colours, sample_pose
 from voice2mesh.synth.names import make_names, make_nationalities
+from voice2mesh.synth.photos import render_photos
 from voice2mesh.synth.spec import Identity, SynthParams
 from voice2mesh.synth.speech import synthesize_utterance
 from voice2mesh.synth.voice_traits import anatomy_correlation, voice_identity
@@ -79,44 +77,27 @@ def plan_identities(model: MorphableModel, spec: SynthParams, seed: int) -> list
     ]
 
 
-def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
-
-
 def _write_wav(path: Path, samples: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         sf.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
 def _faces(model, spec, ident, rng, root) -> list[dict]:
-    colours = identity_colours(rng)
-    folder = root / "vggface" / ident.name
-    records = []
-    for k in range(
-        1, int(rng.integers(spec.images_per_identity[0], spec.images_per_identity[1] + 1)) + 1
-    ):
-        expression = pm.standard_normal(rng, model.n_expression) * np.asarray(model.expression_std)
-        expression *= spec.nuisance.expression_scale * (
-            rng.random() >= spec.nuisance.neutral_fraction
-        )
-        vertices = model.reconstruct(ident.shape[None], expression[None].astype(np.float32))[0]
-        pose = sample_pose(model, rng, spec.image_size, spec.nuisance)
-        image, lm2d, visible = face_image(model, vertices, colours, pose, rng, spec.image_size)
-        noisy = lm2d + spec.landmark_noise_px * pm.standard_normal(rng, lm2d.shape)
-        _write_jpeg(folder / f"{k:05d}.jpg", image, spec.jpeg_quality)
-        write_pts(folder / f"{k:05d}.pts", noisy)
-        records.append(
-            {
-                "path": f"vggface/{ident.name}/{k:05d}.jpg",
-                "name": ident.name,
-                "pose": pose,
-                "expression": expression.astype(np.float32),
-                "landmarks_2d": lm2d,
-                "visible": visible,
-                "landmarks_3d": vertices[model.landmarks],
-            }
-        )
+    records = render_photos(
+        model,
+        ident.shape,
+        spec.images_per_identity,
+        rng,
+        size=spec.image_size,
+        nuisance=spec.nuisance,
+        landmark_noise_px=spec.landmark_noise_px,
+        jpeg_quality=spec.jpeg_quality,
+        root=root,
+        folder=f"vggface/{ident.name}",
+    )
+    for record in records:
+        del record["noisy_landmarks"]
+        record["name"] = ident.name
     return records
 
 

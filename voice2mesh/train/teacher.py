@@ -1,17 +1,22 @@
-"""Training the image -> 3DMM teacher (3DDFA-V2's MobileNetV1) on the fitted face images.
+"""Training the image -> 3DMM teacher on a labelled corpus (3DDFA's 300W-LP; here the corpus).
 
-Data: ``teacher_data.build_teacher_dataset`` (3DDFA-V2 crops, 62-d labels from the fits).
-Labels are whitened with the training rows' mean and std (a constant coordinate, e.g. the depth
-offset of a pose fitted without depth, keeps std 1); the statistics are buffers of the
-``Teacher`` and are saved with it, as 3DDFA-V2 ships ``param_mean_std_62d_120x120.pkl``.
+Data: ``teacher_data.build_corpus_dataset`` (3DDFA-V2 crops of the teacher corpus, 62-d labels
+from its own parameters). Labels are whitened with the training rows' mean and std (a constant
+coordinate keeps std 1); the statistics are buffers of the ``Teacher`` and are saved with it, as
+3DDFA-V2 ships ``param_mean_std_62d_120x120.pkl``.
 
-Loss: MSE over the 62 whitened parameters (3DDFA's plain parameter-distance baseline; 3DDFA-V2
-itself trains on 300W-LP with its meta-joint WPDC/VDC losses and short-video augmentation for
-many epochs, out of reach of a CPU budget), Adam, no augmentation.
+Loss: a weighted MSE over the 62 whitened parameters. ``loss_weights: whitened`` weighs every
+coordinate alike (3DDFA's plain parameter-distance baseline); ``vertex`` (the default) weighs
+each shape and expression coordinate by its label variance, normalised to mean 1 within its
+block, so those blocks cost what their raw coefficient errors cost, i.e. the vertex error they
+cause for an orthogonal basis (3DDFA's WPDC idea, with static weights); pose coordinates keep
+weight 1. Adam with a one-cycle learning rate (30 % cosine warm-up from lr/25 to ``lr``, cosine
+annealing to lr/1e4 over ``cycle_steps``), a function of the step only, so resumes reproduce
+runs.
 
-Held-out rows (e.g. the test-split identities' images) are only evaluated: ``val_mse`` is their
+Held-out rows (the corpus's val identities) are only evaluated: ``val_mse`` is their
 whitened-parameter MSE (predicting the training mean scores about 1), ``shape_rmse`` the RMSE of
-their raw shape coefficients against the fitted labels (``shape_error``), each with its
+their raw shape coefficients against the labels (``shape_error``), each with its
 predict-the-training-mean baseline.
 
 Batches depend only on ``(seed, step)`` and the initialisation only on ``seed``, so a resumed
@@ -19,6 +24,8 @@ run reproduces the uninterrupted one (``train.loop``).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -29,6 +36,30 @@ from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
+
+
+def one_cycle_lr(step: int, cycle: int, peak: float) -> float:
+    """The learning rate of ``step`` (0-based) under a one-cycle schedule of ``cycle`` steps
+    (module docstring); past the cycle it stays at the floor. The cycle is its own param, not
+    ``iterations``, so a run resumed with more iterations reproduces a longer one."""
+    warm = max(1, round(0.3 * cycle))
+    if step < warm:
+        low, t = peak / 25, step / warm
+        return low + (peak - low) * (1 - math.cos(math.pi * t)) / 2
+    low, t = peak / 1e4, (step - warm) / max(1, cycle - warm)
+    return low + (peak - low) * (1 + math.cos(math.pi * min(t, 1.0))) / 2
+
+
+def loss_weights(std: np.ndarray, kind: str) -> np.ndarray:
+    """(62,) per-coordinate weights of the whitened MSE (module docstring)."""
+    weights = np.ones(len(std))
+    if kind == "vertex":
+        for block in (slice(N_POSE, N_POSE + N_SHAPE), slice(N_POSE + N_SHAPE, len(std))):
+            variance = np.asarray(std[block], np.float64) ** 2
+            weights[block] = variance / variance.mean()
+    elif kind != "whitened":
+        raise ValueError(f"loss_weights must be 'whitened' or 'vertex', got {kind!r}")
+    return weights
 
 
 def _whitening(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +128,16 @@ class TeacherTask(Task):
         if not len(self.train_rows):
             raise ValueError("train_teacher: every row is held out; nothing to train on")
         self.mean, self.std = _whitening(labels[self.train_rows].astype(np.float64))
-        teacher = seeded(seed, lambda: Teacher(cfg.widen_factor, self.mean, self.std))
+        teacher = seeded(
+            seed,
+            lambda: Teacher(
+                cfg.widen_factor, self.mean, self.std, cfg.input_size, cfg.arch, cfg.widths
+            ),
+        )
         self.model = teacher.to(device)
         self.targets = teacher.normalise(torch.as_tensor(labels, device=device))  # (N, 62)
+        weights = loss_weights(self.std, cfg.loss_weights)
+        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
         self.optims = {"adam": torch.optim.Adam(teacher.parameters(), lr=cfg.lr)}
         self.settings = settings(cfg)
         self.crops, self.held_crops, self.held_labels = crops, crops[holdout], labels[holdout]
@@ -113,7 +151,10 @@ class TeacherTask(Task):
         rng = np.random.default_rng([self.seed, step])
         rows = np.sort(rng.choice(self.train_rows, self.batch, replace=False))
         prediction = self.model(crops_to_input(self.crops[rows], self.device))  # (B, 62)
-        loss = F.mse_loss(prediction, self.targets[torch.as_tensor(rows, device=self.device)])
+        target = self.targets[torch.as_tensor(rows, device=self.device)]
+        loss = (self.weights * (prediction - target) ** 2).mean()
+        for group in self.optims["adam"].param_groups:
+            group["lr"] = one_cycle_lr(step, self.cfg.cycle_steps, self.cfg.lr)
         self.optims["adam"].zero_grad(set_to_none=True)
         loss.backward()
         self.optims["adam"].step()
@@ -138,7 +179,8 @@ class TeacherTask(Task):
             else None,
             "n_train": len(self.train_rows),
             "n_holdout": len(self.held_crops),
-            "widen_factor": self.cfg.widen_factor,
+            "arch": self.cfg.arch,
+            "input_size": self.cfg.input_size,
         }
 
 

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F  # noqa: N812
 
+from voice2mesh.data.corpus import read_corpus
 from voice2mesh.data.crops import (
     box_from_landmarks,
     crop_faces,
@@ -59,6 +60,49 @@ def load_bgr(path: Path) -> np.ndarray:
         raise OSError(
             f"{path}: cannot read the face image ({error}); replace or remove it"
         ) from error
+
+
+def read_crops(
+    paths: np.ndarray, points: np.ndarray, root: Path | str, source: Path | str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[tuple[str, str], ...]]:
+    """3DDFA-V2 crops of the images ``root / paths`` around their (N, 68, 2) landmarks.
+
+    An image that cannot be read is skipped with a warning and listed; none readable is an
+    error naming ``source`` (the folder the paths came from).
+
+    Returns:
+        ``(kept rows (M,), crops (M, 120, 120, 3) BGR, boxes (M, 4), image heights (M,),
+        skipped ((path, reason), ...))``.
+    """
+    loaded, skipped = {}, []
+    for k, path in enumerate(paths):
+        try:
+            loaded[k] = load_bgr(Path(root) / path)
+        except OSError as error:  # one unreadable image must not end the stage: listed, skipped
+            log.warning("skipped %s", error)
+            skipped.append((str(path), str(error)))
+    keep = np.array(sorted(loaded), np.int64)
+    if not len(keep):
+        raise ValueError(f"{source}: no readable face image; see the warnings")
+    images = [loaded[k] for k in keep]
+    crops, boxes = crop_faces(images, roi_box_from_bbox(box_from_landmarks(points[keep])))
+    heights = np.array([image.shape[0] for image in images], np.float64)
+    return keep, crops, boxes, heights, tuple(skipped)
+
+
+def photo_crops(
+    landmarks_folder: Path | str, splits: tuple[str, ...], root: Path | str = "."
+) -> tuple[np.ndarray, np.ndarray, tuple[tuple[str, str], ...]]:
+    """Crops of every photo with landmarks of the identities in ``splits``, fitted or not.
+
+    Returns:
+        ``(crops (N, 120, 120, 3) BGR, identities (N,) str, skipped)``.
+    """
+    index, points, _ = read_landmarks(Path(landmarks_folder))
+    wanted = np.flatnonzero(index.split.isin(splits).to_numpy())
+    paths = index.path.to_numpy(str)[wanted]
+    keep, crops, _, _, skipped = read_crops(paths, points[wanted], root, landmarks_folder)
+    return crops, index.identity.to_numpy(str)[wanted[keep]], skipped
 
 
 def make_labels(
@@ -107,23 +151,14 @@ def build_teacher_dataset(
             f"{landmarks_folder}: no landmarks for {len(missing)} fitted images (e.g. "
             f"{missing[0]}); rerun fit3dmm on these landmarks"
         )
-    loaded, skipped = {}, []
-    wanted = fits.usable & fits.index.split.isin(splits).to_numpy()
-    for k in np.flatnonzero(wanted):
-        path = fits.index.path.iloc[k]
-        try:
-            loaded[k] = load_bgr(Path(root) / path)
-        except OSError as error:  # one unreadable image must not end the stage: listed, skipped
-            log.warning("skipped %s", error)
-            skipped.append((str(path), str(error)))
-    keep = np.array(sorted(loaded), np.int64)
-    if not len(keep):
-        raise ValueError(f"{fits_folder}: no usable fit with a readable image; see the warnings")
+    wanted = np.flatnonzero(fits.usable & fits.index.split.isin(splits).to_numpy())
+    if not len(wanted):
+        raise ValueError(f"{fits_folder}: no usable fit in the splits {', '.join(splits)}")
+    paths = fits.index.path.to_numpy(str)[wanted]
+    rows = [row_of[p] for p in paths]
+    keep, crops, boxes, heights, skipped = read_crops(paths, points[rows], root, fits_folder)
+    keep = wanted[keep]
     table = fits.index.iloc[keep]
-    points = points[[row_of[p] for p in table.path]]  # (N, 68, 2)
-    images = [loaded[k] for k in keep]
-    crops, boxes = crop_faces(images, roi_box_from_bbox(box_from_landmarks(points)))
-    heights = np.array([image.shape[0] for image in images], np.float64)
     result = fits.result
     labels = make_labels(
         result.pose[keep], result.shape[keep], result.expression[keep], boxes, heights
@@ -134,7 +169,30 @@ def build_teacher_dataset(
         table.identity.to_numpy(str),
         table.split.to_numpy(str),
         table.path.to_numpy(str),
-        tuple(skipped),
+        skipped,
+    )
+
+
+def build_corpus_dataset(root: Path | str) -> TeacherDataset:
+    """Crops and labels of the teacher corpus (``synth.corpus``), cut as the fits' crops are.
+
+    The crop box comes from each photo's noisy detector-like landmarks and the label from the
+    corpus's own parameters (``make_labels``); ``splits`` are the corpus's train/val identities.
+    A photo that cannot be read is listed in ``skipped`` (with a warning), not fatal.
+    """
+    root = Path(root)
+    corpus = read_corpus(root)
+    keep, crops, boxes, heights, skipped = read_crops(corpus.path, corpus.landmarks, root, root)
+    labels = make_labels(
+        corpus.pose[keep], corpus.shape[keep], corpus.expression[keep], boxes, heights
+    )
+    return TeacherDataset(
+        crops,
+        labels,
+        corpus.identity[keep],
+        corpus.split[keep],
+        corpus.path[keep],
+        skipped,
     )
 
 
