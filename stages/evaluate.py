@@ -40,7 +40,7 @@ from voice2mesh.evaluation.blocks import summarise_blocks
 from voice2mesh.evaluation.families import too_few_resamples
 from voice2mesh.evaluation.inference import mean_face_rows, predict_batched, teacher_on_photos
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TEACHER_ON_PHOTOS
-from voice2mesh.evaluation.rows import BASELINE, predicting_rows
+from voice2mesh.evaluation.rows import BASELINE, VS_KD_METHOD, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.scorings import score_all
 from voice2mesh.evaluation.store import write_predictions
@@ -153,7 +153,14 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     )
     scored = score_all(model, predictions, test, references, progress=lambda it: bar(it, "scoring"))
     blocks, paired = summarise_blocks(
-        scored, METRIC_COLUMNS, COMPARATORS, p.n_resamples, p.confidence, params.seed, draw_keys
+        scored,
+        METRIC_COLUMNS,
+        COMPARATORS,
+        p.n_resamples,
+        p.confidence,
+        params.seed,
+        draw_keys,
+        VS_KD_METHOD,
     )
     for warning in too_few_resamples(blocks["families"], p.n_resamples, 1.0 - p.confidence):
         log.warning(warning)

@@ -8,7 +8,11 @@ Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.tra
         ``gan`` model: encoder + GAN, identities; nothing else in the folder), their resume
         states ``<gan.resume_state>/seed_<k>.pt``, ``metrics/train_gan.json`` (per seed and
         mean over seeds: final losses, discriminator and identity accuracies vs chance,
-        counts), ``reports/plots/train_gan.csv`` (a leading seed column) and
+        counts; ``gender_agreement``: the share of faces generated from the validation
+        identities' voices that an independent gender probe, trained on real training photos,
+        gives the speaker's gender, beside ``probe_accuracy``, the probe's accuracy on the
+        validation identities' real photos), ``reports/plots/train_gan.csv`` (a leading seed
+        column) and
         ``reports/figures/gan_samples.png`` (the first seed's GAN; held-out speakers: a real
         face, then faces generated from their utterances).
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from stages.common import stage_args
 from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import save_model
@@ -25,10 +31,13 @@ from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.gan import train_gan
+from voice2mesh.train.face_data import to_tensor
+from voice2mesh.train.gan import generate, train_gan
+from voice2mesh.train.gender_probe import probe_agreement, train_probe
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
+from voice2mesh.train.voice_data import load_utterances
 
 METRICS = Path("metrics/train_gan.json")
 PLOT = Path("reports/plots/train_gan.csv")
@@ -43,20 +52,34 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     p = params.gan
     device = training_device(params.device)
     manifests = read_manifests(Path(params.intersect.out))
-    faces = gan_faces(build_teacher_dataset(params.fit3dmm.out, params.landmarks.out))
+    crops = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
+    faces = gan_faces(crops)
     store = FeatureStore(params.features.out)
     inputs = (store, manifests.voices, faces)
+    gender = manifests.identities.set_index(manifests.identities.identity.astype(str)).gender
+    probe = train_probe(faces[0], gender.loc[faces[1]].to_numpy(str), params.seed)
+    val_photos, val_owners = gan_faces(crops, "val")
+    probe_accuracy = probe_agreement(probe, to_tensor(val_photos), gender.loc[val_owners])
+    identities = manifests.identities
+    val_ids = set(identities.identity[identities.split == "val"].astype(str))
+    val_rows = np.flatnonzero(store.index.identity.astype(str).isin(val_ids))
+    val_voices = load_utterances(store, val_rows)
+    val_genders = gender.loc[store.index.identity.astype(str).iloc[val_rows]].to_numpy(str)
 
     def train(seed: int, path: Path) -> Trained:
         schedule = Schedule.of(p, seed, device, f"train_gan seed {seed}", quiet, p.state_path(seed))
         trained = train_gan(p, inputs, params.pretrain_voice.model_path(seed), schedule)
         save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
         out = trained.metrics
+        fake = to_tensor(generate(trained.model, val_voices))
+        out["gender_agreement"] = probe_agreement(probe, fake, val_genders)
+        out |= {"probe_accuracy": probe_accuracy, "n_probe_voices": len(val_voices)}
         log.info(
-            "%s: fake-face identity accuracy %s (chance %.4f)",
+            "%s: fake-face identity accuracy %s (chance %.4f), gender agreement %s",
             p.model_path(seed),
             out["fake_id_accuracy"],
             out["chance_accuracy"],
+            out["gender_agreement"],
         )
         return trained
 

@@ -22,7 +22,14 @@ from voice2mesh.evaluation.rows import (
 def test_rows_are_unique_and_in_table_order():
     names = [r.name for r in ROWS]
     assert len(names) == len(set(names))
-    assert MAIN_ROWS == ("mean_face", "gender_mean_face", "baseline", "supervised", "unsupervised")
+    assert MAIN_ROWS == (
+        "mean_face",
+        "gender_mean_face",
+        "teacher_on_photos",
+        "baseline",
+        "supervised",
+        "unsupervised",
+    )
     assert tuple(f"kd_ablation@{m}" for m in KD_METHODS) == KD_ROWS
     assert set(ROW_LABELS) == set(names)
 

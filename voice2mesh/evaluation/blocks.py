@@ -25,13 +25,14 @@ def summarise_blocks(
     confidence: float,
     seed: int,
     draw_keys: Mapping[str, str] | None = None,
+    also: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Every block's summary, the families, and every paired test.
 
     Args:
         scored: ``scorings.score_all``'s frame (``reference``, ``scoring``, ``model``, ``seed``,
             ``identity`` and ``metrics``).
-        metrics, comparators, n_resamples, confidence, seed, draw_keys: as in
+        metrics, comparators, n_resamples, confidence, seed, draw_keys, also: as in
             ``summary.summarise``.
 
     Returns:
@@ -44,7 +45,7 @@ def summarise_blocks(
     for (reference, scoring), frame in scored.groupby(["reference", "scoring"], sort=False):
         block = block_name(str(reference), str(scoring))
         summaries[block], pairs = summarise(
-            frame, metrics, comparators, n_resamples, confidence, seed, draw_keys
+            frame, metrics, comparators, n_resamples, confidence, seed, draw_keys, also
         )
         tests.append(pairs.assign(block=block))
     paired = adjust(pd.concat(tests, ignore_index=True))

@@ -149,7 +149,7 @@ def teacher_on_photos(
     ks = test.reference_shape.shape[1]
     shapes = teacher.predict_params(crops)[:, N_POSE : N_POSE + ks].astype(np.float64)
     means = pd.DataFrame(shapes).groupby(np.asarray(identities, str)).mean()
-    missing = sorted(set(test.identities) - set(means.index))
+    missing = sorted(str(i) for i in set(test.identities) - set(means.index))
     if missing:
         raise ValueError(
             f"teacher_on_photos: no photo crop of test identities {missing[:5]} "

@@ -35,6 +35,7 @@ from voice2mesh.models.registry import PREDICTING_KINDS
 Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 BASELINE = "baseline"  # the paper's: the pretrained GAN's faces through the teacher
+UNSUPERVISED = "unsupervised"  # the model of kd_ablation@<kd.method>
 KD_LABELS = {
     "kd": "KD", "attention": "Attention", "sp": "SP", "correlation": "Correlation",
     "rkd": "RKD", "crd": "CRD", "vid": "VID", "pkt": "PKT",
@@ -92,7 +93,7 @@ ROWS: tuple[Row, ...] = (
         _predictor,
     ),
     Row(
-        "unsupervised",
+        UNSUPERVISED,
         "Unsupervised",
         lambda p: f"kd_ablation@{p.kd.method}",
         lambda p, seed: (p.kd.model_path(p.kd.method, seed),),
@@ -104,6 +105,7 @@ ROW_NAMES = tuple(row.name for row in ROWS)
 ROW_LABELS = {row.name: row.label for row in ROWS}
 MAIN_ROWS = ROW_NAMES[:6]  # Tables 1-4
 KD_ROWS = tuple(f"kd_ablation@{m}" for m in KD_METHODS)  # Table 5, the paper's order
+VS_KD_METHOD = dict.fromkeys(KD_ROWS, (UNSUPERVISED,))  # Table 5: each method vs kd.method's
 
 
 def row(name: str) -> Row:

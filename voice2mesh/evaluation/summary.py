@@ -59,8 +59,10 @@ def summarise(
     confidence: float = 0.95,
     seed: int = 0,
     draw_keys: Mapping[str, str] | None = None,
+    also: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """Grand mean, two-level bootstrap CI and paired bootstrap p of every model and metric.
+    """Grand mean, seed spread, two-level bootstrap CI and paired bootstrap p of every model
+    and metric.
 
     Args:
         rows: per-utterance metrics (``model``, ``seed``, ``identity`` and ``metrics`` columns).
@@ -71,11 +73,15 @@ def summarise(
         draw_keys: ``{model: key}`` for models that are the same trained networks under another
             name (e.g. ``unsupervised`` = ``kd_ablation@<kd.method>``): they share the key's seed
             draws, so identical rows get identical figures.
+        also: ``{model: comparators}`` tested for that model only (e.g. each Table 5 method
+            against the ``kd.method`` row); a comparator that is the same networks (one draw
+            key) is skipped.
 
     Returns:
-        ``(summary, paired)``: ``summary[model]`` = ``{"n_seeds": k, metric: {mean, ci_low,
-        ci_high, p_vs_<comparator>...}}`` (for ``dvc metrics``); ``paired``: one row per (model,
-        comparator, metric) with the mean paired difference (model − comparator, negative =
+        ``(summary, paired)``: ``summary[model]`` = ``{"n_seeds": k, metric: {mean, seed_sd,
+        ci_low, ci_high, p_vs_<comparator>...}}`` (for ``dvc metrics``; ``seed_sd``: the
+        standard deviation of the per-seed means, None for one seed); ``paired``: one row per
+        (model, comparator, metric) with the mean paired difference (model − comparator, negative =
         model better for these error metrics), its bootstrap CI and the bootstrap p.
     """
     tables = per_identity(rows, metrics)
@@ -88,16 +94,20 @@ def summarise(
         model: seed_bootstrap(values, id_idx, seed_rng(seed, keys.get(model, model)))
         for model, values in tables.items()
     }
-    present = [c for c in comparators if c in tables]
+    extra = dict(also or {})
     summary: dict = {}
     paired = []
     for model, values in tables.items():
         summary[model] = {"n_seeds": int(values.shape[0])}
+        own = [*comparators, *(c for c in extra.get(model, ()) if c not in comparators)]
+        present = [c for c in own if c in tables and keys.get(c, c) != keys.get(model, model)]
         for j, metric in enumerate(metrics):
             mean = float(values[..., j].mean())
             low, high = percentile_ci(boot[model][:, j], confidence)
-            entry = {"mean": mean, "ci_low": low, "ci_high": high}
-            for comp in (c for c in present if c != model):
+            seed_means = values[..., j].mean(axis=1)  # (n_seeds,)
+            spread = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else None
+            entry = {"mean": mean, "seed_sd": spread, "ci_low": low, "ci_high": high}
+            for comp in present:
                 delta = boot[model][:, j] - boot[comp][:, j]  # (B,)
                 entry[f"p_vs_{comp}"] = bootstrap_p(delta)
                 d_low, d_high = percentile_ci(delta, confidence)

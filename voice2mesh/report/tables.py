@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from voice2mesh.evaluation.families import family_name
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE
-from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, ROW_LABELS
+from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, ROW_LABELS, UNSUPERVISED
 from voice2mesh.facemodel.model import REGION_NAMES
 from voice2mesh.report.notes import (
     MISSING,
@@ -182,20 +182,25 @@ def metric_table(
 
 
 def kd_table(results: Mapping, block: str, paper: bool, confidence: float = 0.95) -> str:
-    """Table 5: ARE mean [CI] and seeds per distillation method, % and p vs the comparators."""
+    """Table 5: ARE mean [CI], seed spread and seeds per distillation method, % and p vs the
+    comparators and vs the ``kd.method`` row (the unsupervised one)."""
     summary = results.get(block, {})
-    head = ["KD method", "Seeds", f"ARE mean [{100 * confidence:g} % CI]"]
+    against = (*COMPARATORS, UNSUPERVISED)
+    head = ["KD method", "Seeds", f"ARE mean [{100 * confidence:g} % CI]", "Seed SD"]
     head += [f"% vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
     head += [f"p (Holm) vs {ROW_LABELS[c].lower()}" for c in COMPARATORS]
+    head += ["p (Holm) vs kd.method"]
     head += ["Paper: ARE mean"] if paper else []
     rows = []
     for row in KD_ROWS:
         entry = _entry(summary, row, "ARE")
+        spread = entry.get("seed_sd") if isinstance(entry, Mapping) else None
         cells = [ROW_LABELS[row], seeds_cell(summary, row), fmt_ci(entry, 4)]
+        cells += [fmt_value(spread, 4) if spread is not None else MISSING]
         cells += [
             pct_change(_mean(summary, row, "ARE"), _mean(summary, c, "ARE")) for c in COMPARATORS
         ]
-        cells += [fmt_p_holm(entry, c, 1.0 - confidence) for c in COMPARATORS]
+        cells += [fmt_p_holm(entry, c, 1.0 - confidence) for c in against]
         cells += [fmt_value(PAPER[row]["ARE"], 4)] if paper else []
         rows.append(cells)
     text = "### Table 5. ARE mean of the unsupervised model per distillation method\n\n"

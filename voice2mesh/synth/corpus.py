@@ -58,15 +58,18 @@ def _init(model: MorphableModel, cfg: CorpusParams, root: Path, seed: int) -> No
     _WORKER.update(model=model, cfg=cfg, root=root, seed=seed)
 
 
-def _photograph(item: tuple[int, str, np.ndarray]) -> list[dict]:
-    index, identity, shape = item
+def _photograph(item: tuple[int, str, str, np.ndarray]) -> list[dict]:
+    index, identity, gender, shape = item
     cfg = _WORKER["cfg"]
     rng = np.random.default_rng([_WORKER["seed"], CORPUS_STREAM, index + 1])
+    look = np.random.default_rng([_WORKER["seed"], CORPUS_STREAM, index + 1, 1])
     return render_photos(
         _WORKER["model"],
         shape,
+        gender,
         cfg.images_per_identity,
         rng,
+        look,
         size=cfg.image_size,
         nuisance=cfg.nuisance,
         landmark_noise_px=cfg.landmark_noise_px,
@@ -89,7 +92,7 @@ def generate_corpus(
     """
     root = Path(root)
     plan = plan_corpus(model, cfg, seed)
-    items = list(zip(range(len(plan)), plan.identity, plan["shape"], strict=True))
+    items = list(zip(range(len(plan)), plan.identity, plan.gender, plan["shape"], strict=True))
     work = ordered_map(
         _photograph, items, cfg.workers, initializer=_init, initargs=(model, cfg, root, seed)
     )

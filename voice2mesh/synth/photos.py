@@ -30,8 +30,10 @@ def write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
 def render_photos(
     model: MorphableModel,
     shape: np.ndarray,
+    gender: str,
     count_range: tuple[int, int],
     rng: np.random.Generator,
+    look: np.random.Generator,
     *,
     size: int,
     nuisance: ImageNuisance,
@@ -45,8 +47,10 @@ def render_photos(
     Args:
         model: the true face model.
         shape: (Ks,) the identity's shape coefficients.
+        gender: ``female`` or ``male`` (hair, facial hair, make-up: ``images.identity_colours``).
         count_range: inclusive range of the number of photos.
         rng: the identity's random stream (colours, count, then per photo).
+        look: the identity's stream of gendered style draws.
         size: image side in pixels.
         nuisance: pose / expression / framing ranges.
         landmark_noise_px: std of the detector-like noise on the written ``.pts``.
@@ -59,7 +63,7 @@ def render_photos(
         (Ke,), ``landmarks_2d`` (68, 2) exact, ``noisy_landmarks`` (68, 2) as written,
         ``visible`` (68,), ``landmarks_3d`` (68, 3).
     """
-    colours = identity_colours(rng)
+    colours = identity_colours(rng, gender, look)
     records = []
     for k in range(1, int(rng.integers(count_range[0], count_range[1] + 1)) + 1):
         expression = pm.standard_normal(rng, model.n_expression) * np.asarray(model.expression_std)

@@ -82,12 +82,14 @@ def _write_wav(path: Path, samples: np.ndarray) -> None:
         sf.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
-def _faces(model, spec, ident, rng, root) -> list[dict]:
+def _faces(model, spec, ident, rng, look, root) -> list[dict]:
     records = render_photos(
         model,
         ident.shape,
+        ident.gender,
         spec.images_per_identity,
         rng,
+        look,
         size=spec.image_size,
         nuisance=spec.nuisance,
         landmark_noise_px=spec.landmark_noise_px,
@@ -139,9 +141,10 @@ def _generate(ident: Identity) -> dict:
     model, spec, root = _WORKER["model"], _WORKER["spec"], _WORKER["root"]
     face_rng = np.random.default_rng([_WORKER["seed"], ident.index, 1])
     voice_rng = np.random.default_rng([_WORKER["seed"], ident.index, 2])
+    look_rng = np.random.default_rng([_WORKER["seed"], ident.index, 3])  # gendered style
     out: dict = {"index": ident.index, "images": [], "utterances": [], "voice": None}
     if ident.has_face:
-        out["images"] = _faces(model, spec, ident, face_rng, root)
+        out["images"] = _faces(model, spec, ident, face_rng, look_rng, root)
     if ident.voxceleb_id is not None:
         out["voice"], out["utterances"] = _voices(spec, ident, voice_rng, root, _WORKER["corr"])
     return out

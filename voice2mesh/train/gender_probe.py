@@ -1,0 +1,77 @@
+"""An independent gender probe for generated faces (issue 13's measure of the GAN).
+
+Wen et al.'s own measure, the GAN's identity classifier on its own faces, is trained with the
+generator and can be fooled by it. The probe is not: a small CNN trained once on *real* 64 x 64
+faces of the training identities (the GAN's real faces, never its output) to tell the manifest's
+gender, checked on the validation identities' photos (``accuracy_on_val_photos``), then applied
+to faces generated from the validation identities' voices: ``gender_agreement`` is the share
+of generated faces whose probed gender is the speaker's.
+
+Layout: average-pool to 32 x 32, three 3x3 conv + ReLU + max-pool stages (16, 32, 64
+channels), global average pooling, dropout 0.3, one logit (male). Adam 2e-3, weight decay 1e-4,
+mirrored faces half of the time, batches and initialisation from ``seed`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+from voice2mesh.train.face_data import to_tensor
+from voice2mesh.train.loop import seeded
+
+GENDERS = ("female", "male")
+
+
+def _probe() -> nn.Sequential:
+    layers: list[nn.Module] = [nn.AvgPool2d(2)]
+    for c_in, c_out in ((3, 16), (16, 32), (32, 64)):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(64, 1)]
+    return nn.Sequential(*layers)
+
+
+def _labels(genders: Sequence[str]) -> torch.Tensor:
+    genders = np.asarray(genders, str)
+    unknown = sorted(set(genders) - set(GENDERS))
+    if unknown:
+        raise ValueError(f"gender probe: genders must be female or male, got {unknown}")
+    return torch.from_numpy(genders == "male").float()
+
+
+def train_probe(
+    images: np.ndarray, genders: Sequence[str], seed: int, steps: int = 1500, batch: int = 64
+) -> nn.Module:
+    """The probe (eval mode) trained on (N, 64, 64, 3) uint8 RGB real faces and their genders."""
+    y = _labels(genders)
+    if len(y) != len(images) or len(set(y.tolist())) < 2:
+        raise ValueError("gender probe: need one gender per face and faces of both genders")
+    x = to_tensor(images)
+    probe = seeded(seed, _probe)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=2e-3, weight_decay=1e-4)
+    probe.train()
+    for step in range(steps):
+        rng = np.random.default_rng([seed, step])
+        rows = rng.integers(0, len(x), min(batch, len(x)))
+        mirror = torch.from_numpy(rng.random(len(rows)) < 0.5)[:, None, None, None]
+        xb = torch.where(mirror, x[rows].flip(3), x[rows])
+        torch.manual_seed(seed * 1_000_003 + step)  # dropout
+        loss = F.binary_cross_entropy_with_logits(probe(xb)[:, 0], y[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return probe.eval()
+
+
+@torch.no_grad()
+def probe_agreement(probe: nn.Module, faces: torch.Tensor, genders: Sequence[str]) -> float | None:
+    """Share of (N, 3, 64, 64) faces in [-1, 1] probed as ``genders`` (None when N = 0)."""
+    if len(faces) == 0:
+        return None
+    y = _labels(genders)
+    logits = torch.cat([probe(faces[k : k + 256].cpu())[:, 0] for k in range(0, len(faces), 256)])
+    return float(((logits > 0).float() == y).float().mean())
