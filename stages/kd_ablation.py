@@ -33,7 +33,17 @@ from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 from voice2mesh.train.unsupervised import kd_config, train_unsupervised
 
 METRICS, PLOTS = Path("metrics/kd_ablation"), Path("reports/plots/kd_ablation")
-COLUMNS = ["step", "student_loss", "param_loss", "kd_loss", "d_loss", "g_loss", "distill_mse"]
+COLUMNS = [
+    "step",
+    "joint_loss",
+    "param_loss",
+    "kd_loss",
+    "triplet_loss",
+    "d_loss",
+    "g_d_fake",
+    "g_c_fake",
+    "distill_mse",
+]
 
 log = logging.getLogger("stages.kd_ablation")
 

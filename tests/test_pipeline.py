@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from split_reads import Reads, record_reads
 
@@ -22,11 +24,13 @@ from stages import (
     pretrain_voice,
     report,
     synthesize,
+    teacher_corpus,
     train_gan,
     train_supervised,
 )
 from voice2mesh.audio import FeatureStore
 from voice2mesh.config import (
+    CorpusParams,
     EvaluateParams,
     FeaturesParams,
     FitParams,
@@ -40,6 +44,7 @@ from voice2mesh.config import (
     SupervisedParams,
     TeacherParams,
 )
+from voice2mesh.data.corpus import read_corpus
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.distill import REGISTRY
 from voice2mesh.fitting.store import read_fits
@@ -61,6 +66,13 @@ def tiny_params(root: Path) -> Params:
             image_size=96,
             workers=2,
             preview_identities=2,
+        ),
+        teacher_corpus=CorpusParams(
+            root=str(root / "teacher_corpus"),
+            n_identities=6,
+            images_per_identity=(2, 2),
+            image_size=96,
+            workers=1,
         ),
         intersect=IntersectParams(
             voxceleb_root=str(world / "voxceleb1"),
@@ -88,8 +100,11 @@ def tiny_params(root: Path) -> Params:
             resume_state=str(root / "models" / "resume" / "train_supervised.pt"),
         ),
         teacher=TeacherParams(
-            widen_factor=0.25,
-            iterations=2,
+            arch="convnet",
+            widths=(4, 8, 8),
+            input_size=48,
+            iterations=4,
+            cycle_steps=4,
             batch_size=4,
             eval_every=2,
             out=str(root / "teacher.pt"),
@@ -100,7 +115,7 @@ def tiny_params(root: Path) -> Params:
             batch_size=4,
             generator_channels=(16, 8, 8, 8, 4),
             face_channels=(4, 8, 8, 8, 16),
-            voice_crops=1,
+            voice_crops=2,  # kd's triplets need two bank rows per speaker
             eval_every=2,
             out=str(root / "models" / "gan.pt"),
             resume_state=str(root / "models" / "resume" / "train_gan.pt"),
@@ -125,6 +140,7 @@ def tiny_params(root: Path) -> Params:
 
 def run_data_stages(params: Params, root: Path, m: Path) -> None:
     synthesize.run(params, root / "world.png", m / "synthesize.json", quiet=True)
+    teacher_corpus.run(params, m / "teacher_corpus.json", quiet=True)
     intersect.run(params.intersect, m / "intersect.json")
     landmarks.run(params, m / "landmarks.json", quiet=True)
     features.run(params, m / "features.json", quiet=True)
@@ -171,19 +187,29 @@ def trained(pipeline) -> tuple[Params, Path]:
     return params, m
 
 
+def _resolved(paths: Iterable[str], root: Path = Path()) -> set[str]:
+    """Resolved paths (``root / p``), as the recorder keeps them."""
+    return {str((root / p).resolve()) for p in paths}
+
+
 def test_no_training_stage_reads_a_test_identity(trained):
     """Test (A–E) utterances and images are read by ``evaluate`` alone (the recorder sees every
-    row-level read: it catches evaluate reading them, below)."""
+    row-level read: it catches evaluate reading them, below). The training stages' photos are
+    the world's train and val photos and the teacher corpus's (a population of its own)."""
     params, _ = trained
     manifests = read_manifests(Path(params.intersect.out))
     test_ids = set(manifests.identities.identity[manifests.identities.split == "test"])
-    test_images = {
-        str(Path(p).resolve()) for p in manifests.faces.path[manifests.faces.split == "test"]
-    }
+    faces = manifests.faces
+    test_images = _resolved(faces.path[faces.split == "test"])
+    corpus_root = Path(params.teacher_corpus.root)
+    corpus_images = _resolved(read_corpus(corpus_root).path, corpus_root)
     reads = TRAINING_READS[0]
     assert reads.identities and reads.images  # the recorder saw the training reads
     assert not reads.identities & test_ids
     assert not reads.images & test_images
+    assert reads.images & corpus_images  # the teacher learns on its corpus
+    assert not corpus_images & test_images
+    assert reads.images <= corpus_images | _resolved(faces.path[faces.split != "test"])
     val_ids = set(manifests.identities.identity[manifests.identities.split == "val"])
     assert reads.identities & val_ids  # validation is read (for held-out scores), test is not
     with record_reads() as evaluation:
@@ -226,6 +252,37 @@ def test_fit_quality_beats_the_mean_face(pipeline):
     assert fit < 3.0
 
 
+def test_the_teacher_corpus_is_a_population_of_its_own(pipeline):
+    params, m = pipeline
+    cfg = params.teacher_corpus
+    summary = metrics(m, "teacher_corpus")
+    assert (summary["identities"], summary["photos"]) == (cfg.n_identities, 2 * cfg.n_identities)
+    assert 0 < summary["val_identities"] < cfg.n_identities
+    world = set(read_manifests(Path(params.intersect.out)).identities.identity)
+    assert not world & set(read_corpus(cfg.root).identity)
+
+
+def test_the_teacher_learns_on_the_corpus_and_is_checked_on_the_val_fits(trained):
+    params, m = trained
+    teacher, corpus = metrics(m, "pretrain_teacher"), metrics(m, "teacher_corpus")
+    assert (teacher["n_images"], teacher["n_holdout"]) == (corpus["photos"], corpus["val_photos"])
+    assert (teacher["arch"], teacher["input_size"]) == ("convnet", params.teacher.input_size)
+    ratio = teacher["shape_rmse"] / teacher["shape_rmse_mean_baseline"]
+    assert teacher["shape_rmse_ratio"] == pytest.approx(ratio)
+    fits = read_fits(Path(params.fit3dmm.out))
+    val_fits = int(np.sum(fits.usable & (fits.index.split == "val").to_numpy()))
+    assert teacher["vs_fits"]["n_images"] == val_fits > 0
+
+
+def test_train_gan_reports_the_gender_probe_per_seed(trained):
+    params, m = trained
+    gan = metrics(m, "train_gan")
+    for seed in params.train_seeds:
+        out = gan["seeds"][str(seed)]
+        assert 0.0 <= out["gender_agreement"] <= 1.0 and 0.0 <= out["probe_accuracy"] <= 1.0
+        assert out["n_probe_voices"] > 0
+
+
 def test_truth_mode_on_real_data_says_so(tmp_path):
     params = replace(tiny_params(tmp_path), synth=SynthParams(root=str(tmp_path / "none")))
     summary = fit3dmm_truth.run(params, tmp_path / "q.json")
@@ -235,7 +292,8 @@ def test_truth_mode_on_real_data_says_so(tmp_path):
 def test_every_row_is_evaluated_against_references_and_truth(trained):
     _, m = trained
     result = metrics(m, "evaluate")
-    rows = {"mean_face", "gender_mean_face", "baseline", "supervised", "unsupervised"}
+    rows = {"mean_face", "gender_mean_face", "teacher_on_photos", "baseline", "supervised"}
+    rows |= {"unsupervised"}
     rows |= {f"kd_ablation@{k}" for k in REGISTRY}
     for kind in ("vs_reference", "vs_truth"):
         assert set(result[kind]) == rows
@@ -253,6 +311,7 @@ def test_report_fills_all_five_tables(trained):
     text = Path(params.report.tables).read_text()
     for table in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5"):
         assert table in text
+    assert "Teacher on photos" in text
     assert "not in metrics/evaluate.json" not in text  # every row present
     for figure in ("meshes.png", "coherence.png", "ear_ratio.png", "gan_samples.png"):
         assert (Path(params.report.figures) / figure).is_file()

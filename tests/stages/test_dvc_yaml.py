@@ -84,3 +84,13 @@ def test_every_seeded_stage_reads_n_seeds_and_writes_its_model_folder() -> None:
     for name in ("evaluate", "report"):
         assert "n_seeds" in stages[name]["params"], name
     assert "n_seeds" not in stages["pretrain_teacher"]["params"]  # one expert for every seed
+
+
+def test_the_teacher_learns_on_the_teacher_corpus_stages_output() -> None:
+    """DVC links the stages by path: the corpus root is teacher_corpus's out and a dep (and a
+    param) of pretrain_teacher, so a new corpus retrains the teacher."""
+    stages = _pipeline()["stages"]
+    assert "${teacher_corpus.root}" in stages["teacher_corpus"]["outs"]
+    assert {"seed", "teacher_corpus"} <= set(stages["teacher_corpus"]["params"])
+    assert "${teacher_corpus.root}" in stages["pretrain_teacher"]["deps"]
+    assert "teacher_corpus.root" in stages["pretrain_teacher"]["params"]

@@ -9,8 +9,10 @@ of the chin, textured and cluttered backgrounds, sensor noise and JPEG compressi
 Gender shows the way it does in celebrity photos, not only through face shape: most women have
 long hair (80 %) and few men (10 %); baldness is mostly male (18 % vs 2 %); half of the men have
 facial hair (a beard or stubble over jaw, chin and upper lip, in their hair colour); women's
-lips are more saturated (make-up). These draws come from a separate per-identity stream
-(``look``), so adding them moved no other draw of the world.
+lips are more saturated (make-up). Hair length, facial hair and make-up come from a separate
+per-identity stream (``look``); baldness keeps its draw but its threshold now depends on gender,
+which changes which photos draw a fringe, so some identities' later photo draws (pose,
+expression, landmark noise) moved when this was introduced.
 """
 
 from __future__ import annotations

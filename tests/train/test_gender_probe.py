@@ -1,0 +1,69 @@
+"""The independent gender probe: learns a visible gender cue, seeded, strict about its labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from voice2mesh.train.face_data import to_tensor
+from voice2mesh.train.gender_probe import probe_agreement, train_probe
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 64, 64, 3) uint8 noise faces, half of them male with a brighter lower half
+    (a beard's place), and their genders."""
+    rng = np.random.default_rng(seed)
+    genders = np.where(np.arange(n) % 2 == 0, "male", "female")
+    images = rng.integers(0, 100, (n, 64, 64, 3))
+    images[genders == "male", 32:] += 120
+    return images.astype(np.uint8), genders
+
+
+@pytest.fixture(scope="module")
+def probe() -> torch.nn.Module:
+    images, genders = faces(48, seed=1)
+    return train_probe(images, genders, seed=0, steps=60)
+
+
+def test_the_probe_tells_held_out_faces_gender(probe) -> None:
+    images, genders = faces(32, seed=2)
+    assert probe_agreement(probe, to_tensor(images), genders) >= 0.9
+    wrong = np.where(genders == "male", "female", "male")
+    assert probe_agreement(probe, to_tensor(images), wrong) <= 0.1
+
+
+def test_no_faces_have_no_agreement(probe) -> None:
+    assert probe_agreement(probe, torch.zeros((0, 3, 64, 64)), []) is None
+
+
+def test_training_is_a_function_of_the_seed() -> None:
+    images, genders = faces(16, seed=3)
+    held = to_tensor(faces(8, seed=4)[0])
+    first, again, other = (train_probe(images, genders, s, steps=3, batch=8) for s in (0, 0, 1))
+    with torch.no_grad():
+        assert torch.equal(first(held), again(held))
+    weights, others = first.state_dict(), other.state_dict()
+    assert any(not torch.equal(weights[k], others[k]) for k in weights)
+
+
+@pytest.mark.parametrize(
+    "genders",
+    [
+        ["male", "female", "other", "male"],  # an unknown gender
+        ["M", "F", "M", "F"],  # not the manifest's words
+        ["male"] * 4,  # one gender only
+        ["male", "female", "male"],  # fewer genders than faces
+    ],
+)
+def test_training_rejects_genders_it_cannot_learn_from(genders: list[str]) -> None:
+    images = np.zeros((4, 64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="gender probe"):
+        train_probe(images, genders, seed=0, steps=1)
+
+
+def test_agreement_rejects_an_unknown_gender(probe) -> None:
+    with pytest.raises(ValueError, match="female or male"):
+        probe_agreement(probe, torch.zeros((2, 3, 64, 64)), ["male", "unknown"])
