@@ -27,9 +27,9 @@ def make_scores(effects: dict[float, float], n_ids: int = 60, seeds=(0, 1), worl
         for world in worlds:
             ids = [f"w{world}_{k}" for k in range(n_ids)]
             base = rng.normal(0.05, 0.01, n_ids)
-            for seed in seeds:
+            for seed in seeds:  # world w trains seeds w + 0, w + 1, ... (point_params)
                 for reference in ("truth", "reference"):
-                    row = {"identity": ids, "train_seed": seed, "reference": reference}
+                    row = {"identity": ids, "train_seed": world + seed, "reference": reference}
                     for metric in METRICS:
                         row[f"{metric}_{COMPARATOR}"] = base
                         row[f"{metric}_{SUPERVISED}"] = base + effect + rng.normal(0, 0.01, n_ids)
@@ -92,6 +92,7 @@ def test_the_summary_has_the_issue_layout(result):
             for block in (entry[metric], entry["vs_reference"][metric]):
                 assert set(block) >= {"mean", "ci_low", "ci_high", "p", "power"}
                 assert block["ci_low"] <= block["mean"] <= block["ci_high"]
+        # 2 seeds per world, 3 distinct seeds in all (0, 1 and 1, 2): the count is per world
         assert entry["counts"] == {"world_seeds": 2, "train_seeds": 2, "test_identities": 120}
     assert result["0"]["ARE"]["ci_low"] < 0 < result["0"]["ARE"]["ci_high"]
     assert result["8"]["ARE"]["ci_high"] < 0 and result["8"]["ARE"]["power"] > 0.9

@@ -140,7 +140,7 @@ def summarise_study(
             "voice_face_r": dict(links.get(key, {})),
             "counts": {
                 "world_seeds": int(truth.world_seed.nunique()),
-                "train_seeds": int(truth.train_seed.nunique()),
+                "train_seeds": int(truth.groupby("world_seed").train_seed.nunique().min()),
                 "test_identities": int(truth.groupby("world_seed").identity.nunique().sum()),
             },
         }
