@@ -38,7 +38,7 @@ GAN = {
 ARCH = {
     "voice_encoder": {"n_speakers": 3, "encoder": ENCODER},
     "supervised": {"encoder": ENCODER, "n_shape": 5, "n_expression": 2, "dropout": 0.1},
-    "teacher": {"widen_factor": 0.25},
+    "teacher": {"arch": "convnet", "widen_factor": 0.25, "widths": [4, 8, 8], "input_size": 48},
     "gan": GAN,
     "unsupervised": {"gan": GAN, "student_width": 0.25, "n_shape": 40, "n_expression": 10},
 }
