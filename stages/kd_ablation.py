@@ -30,20 +30,10 @@ from voice2mesh.train.determinism import training_device
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
-from voice2mesh.train.unsupervised import kd_config, train_unsupervised
+from voice2mesh.train.unsupervised import CURVE_KEYS, kd_config, train_unsupervised
 
 METRICS, PLOTS = Path("metrics/kd_ablation"), Path("reports/plots/kd_ablation")
-COLUMNS = [
-    "step",
-    "joint_loss",
-    "param_loss",
-    "kd_loss",
-    "triplet_loss",
-    "d_loss",
-    "g_d_fake",
-    "g_c_fake",
-    "distill_mse",
-]
+COLUMNS = ["step", *CURVE_KEYS]
 
 log = logging.getLogger("stages.kd_ablation")
 

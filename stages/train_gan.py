@@ -57,7 +57,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     store = FeatureStore(params.features.out)
     inputs = (store, manifests.voices, faces)
     gender = manifests.identities.set_index(manifests.identities.identity.astype(str)).gender
-    probe = train_probe(faces[0], gender.loc[faces[1]].to_numpy(str), params.seed)
+    probe = train_probe(faces[0], gender.loc[faces[1]].to_numpy(str), params.seed, p.probe_steps)
     val_photos, val_owners = gan_faces(crops, "val")
     probe_accuracy = probe_agreement(probe, to_tensor(val_photos), gender.loc[val_owners])
     identities = manifests.identities

@@ -116,6 +116,7 @@ def tiny_params(root: Path) -> Params:
             generator_channels=(16, 8, 8, 8, 4),
             face_channels=(4, 8, 8, 8, 16),
             voice_crops=2,  # kd's triplets need two bank rows per speaker
+            probe_steps=20,  # the gender probe: enough to run, not to learn
             eval_every=2,
             out=str(root / "models" / "gan.pt"),
             resume_state=str(root / "models" / "resume" / "train_gan.pt"),

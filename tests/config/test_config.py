@@ -169,3 +169,10 @@ def test_seeded_sections_write_one_file_per_seed_in_their_folders():
     assert params.kd.state_path("rkd", 1) == Path("models/resume/kd_ablation/rkd/seed_1.pt")
     assert params.teacher.out == "models/teacher.pt"  # one pretrained expert, not seeded
     assert not hasattr(params.teacher, "model_path")
+
+
+def test_triplets_need_two_voice_crops_unless_their_weight_is_zero():
+    with pytest.raises(ConfigError, match=r"gan\.voice_crops.*triplet_weight"):
+        params_from_dict({"gan": {"voice_crops": 1}})
+    params = params_from_dict({"gan": {"voice_crops": 1}, "kd": {"triplet_weight": 0.0}})
+    assert params.gan.voice_crops == 1

@@ -104,6 +104,13 @@ class Params(Section):
         super().__post_init__()
         if self.seed + self.n_seeds - 1 > MAX_SEED:
             raise FieldError("n_seeds", self.n_seeds, f"seed + n_seeds - 1 <= {MAX_SEED}")
+        if self.kd.triplet_weight > 0 and self.gan.voice_crops < 2:
+            raise FieldError(
+                "gan.voice_crops",
+                self.gan.voice_crops,
+                ">= 2 while kd.triplet_weight > 0 (a same-speaker positive needs a second bank "
+                "row per speaker); or set kd.triplet_weight: 0",
+            )
 
     @property
     def train_seeds(self) -> tuple[int, ...]:

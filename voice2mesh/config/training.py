@@ -144,6 +144,7 @@ class GanParams(Seeded, Section):
     crop_frames: FrameRange = (300, 800)  # voice crop length range, one length per round
     voice_crops: Count = 2  # random crops embedded per training utterance (frozen encoder)
     flip: bool = True  # mirror each real face with probability 0.5
+    probe_steps: Count = 1500  # training steps of the gender probe behind gender_agreement
     eval_every: Steps = 50
     resume: bool = False
     out: str = "models/gan_baseline"  # <out>/seed_<seed>.pt

@@ -67,15 +67,11 @@ def _photograph(item: tuple[int, str, str, np.ndarray]) -> list[dict]:
         _WORKER["model"],
         shape,
         gender,
-        cfg.images_per_identity,
+        cfg,
         rng,
         look,
-        size=cfg.image_size,
-        nuisance=cfg.nuisance,
-        landmark_noise_px=cfg.landmark_noise_px,
-        jpeg_quality=cfg.jpeg_quality,
-        root=_WORKER["root"],
-        folder=f"images/{identity}",
+        _WORKER["root"],
+        f"images/{identity}",
     )
 
 

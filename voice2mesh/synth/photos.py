@@ -18,7 +18,9 @@ from voice2mesh.data.pts import write_pts
 from voice2mesh.facemodel import MorphableModel
 from voice2mesh.io import atomic_path
 from voice2mesh.synth.images import face_image, identity_colours, sample_pose
-from voice2mesh.synth.spec import ImageNuisance
+from voice2mesh.synth.spec import CorpusParams, SynthParams
+
+PhotoSpec = SynthParams | CorpusParams  # both carry the photo fields render_photos reads
 
 
 def write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
@@ -31,14 +33,9 @@ def render_photos(
     model: MorphableModel,
     shape: np.ndarray,
     gender: str,
-    count_range: tuple[int, int],
+    spec: PhotoSpec,
     rng: np.random.Generator,
     look: np.random.Generator,
-    *,
-    size: int,
-    nuisance: ImageNuisance,
-    landmark_noise_px: float,
-    jpeg_quality: int,
     root: Path,
     folder: str,
 ) -> list[dict]:
@@ -48,13 +45,11 @@ def render_photos(
         model: the true face model.
         shape: (Ks,) the identity's shape coefficients.
         gender: ``female`` or ``male`` (hair, facial hair, make-up: ``images.identity_colours``).
-        count_range: inclusive range of the number of photos.
+        spec: how to photograph (``synth`` or ``teacher_corpus`` params): the number of
+            photos (``images_per_identity``, inclusive), ``image_size``, ``nuisance``,
+            ``landmark_noise_px`` (detector-like noise on the written ``.pts``), ``jpeg_quality``.
         rng: the identity's random stream (colours, count, then per photo).
         look: the identity's stream of gendered style draws.
-        size: image side in pixels.
-        nuisance: pose / expression / framing ranges.
-        landmark_noise_px: std of the detector-like noise on the written ``.pts``.
-        jpeg_quality: JPEG quality.
         root: the output root; photos go to ``root / folder / NNNNN.jpg``.
         folder: the photos' folder relative to ``root`` (also the records' path prefix).
 
@@ -65,14 +60,16 @@ def render_photos(
     """
     colours = identity_colours(rng, gender, look)
     records = []
-    for k in range(1, int(rng.integers(count_range[0], count_range[1] + 1)) + 1):
+    low, high = spec.images_per_identity
+    size, nuisance = spec.image_size, spec.nuisance
+    for k in range(1, int(rng.integers(low, high + 1)) + 1):
         expression = pm.standard_normal(rng, model.n_expression) * np.asarray(model.expression_std)
         expression *= nuisance.expression_scale * (rng.random() >= nuisance.neutral_fraction)
         vertices = model.reconstruct(shape[None], expression[None].astype(np.float32))[0]
         pose = sample_pose(model, rng, size, nuisance)
         image, lm2d, visible = face_image(model, vertices, colours, pose, rng, size)
-        noisy = lm2d + landmark_noise_px * pm.standard_normal(rng, lm2d.shape)
-        write_jpeg(root / folder / f"{k:05d}.jpg", image, jpeg_quality)
+        noisy = lm2d + spec.landmark_noise_px * pm.standard_normal(rng, lm2d.shape)
+        write_jpeg(root / folder / f"{k:05d}.jpg", image, spec.jpeg_quality)
         write_pts(root / folder / f"{k:05d}.pts", noisy)
         records.append(
             {

@@ -87,15 +87,11 @@ def _faces(model, spec, ident, rng, look, root) -> list[dict]:
         model,
         ident.shape,
         ident.gender,
-        spec.images_per_identity,
+        spec,
         rng,
         look,
-        size=spec.image_size,
-        nuisance=spec.nuisance,
-        landmark_noise_px=spec.landmark_noise_px,
-        jpeg_quality=spec.jpeg_quality,
-        root=root,
-        folder=f"vggface/{ident.name}",
+        root,
+        f"vggface/{ident.name}",
     )
     for record in records:
         del record["noisy_landmarks"]

@@ -68,6 +68,16 @@ from voice2mesh.train.loop import (
     settings,
 )
 
+CURVE_KEYS = (  # what each evaluation row of the history holds, in the curve's order
+    "joint_loss",
+    "param_loss",
+    "kd_loss",
+    "triplet_loss",
+    "d_loss",
+    "g_d_fake",
+    "g_c_fake",
+    "distill_mse",
+)
 GAN_KEYS = ("lr", "betas", "noise", "crop_frames", "voice_crops", "flip")  # gan params used here
 
 
@@ -213,17 +223,7 @@ class UnsupervisedTask(Task):
     def metrics(self, history: list[dict]) -> dict:
         """Final losses, the held-out student-teacher MSE and the teacher's own spread."""
         _, spread = distill_mse(self.model, self.teacher, self.gan_data.val)
-        keys = (
-            "joint_loss",
-            "param_loss",
-            "kd_loss",
-            "triplet_loss",
-            "d_loss",
-            "g_d_fake",
-            "g_c_fake",
-            "distill_mse",
-        )
-        return final(history, *keys) | {
+        return final(history, *CURVE_KEYS) | {
             "distill_mse_mean_baseline": spread,
             "kd_method": self.config["method"],
             "kd_weight": self.config["weight"],
