@@ -112,7 +112,11 @@ def test_resolve_device_on_cpu_machine():
             {"pretrain_voice": {"crop_frames": [900, 100]}},
             r"pretrain_voice\.crop_frames = \(900, 100\); allowed: \[low, high\] with 1 <= low",
         ),
-        ({"gan": {"face_channels": [8, 8]}}, r"gan\.face_channels = \(8, 8\); allowed: 5 widths"),
+        ({"gan": {"face_channels": [8, 8]}}, r"gan\.face_channels = \(8, 8\); allowed: 3-5 widths"),
+        (
+            {"gan": {"generator_channels": [8, 8, 8, 8], "face_channels": [8, 8, 8]}},
+            r"gan\.face_channels = \(8, 8, 8\); allowed: as many widths as generator_channels",
+        ),
         ({"kd": {"weights": {"pkt": 0}}}, r"kd\.weights = \{'pkt': 0\.0\}; allowed: a positive"),
         ({"kd": {"options": {"pkz": {}}}}, r"kd\.options = .*allowed: keys among kd, attention"),
         ({"evaluate": {"confidence": 1.0}}, r"evaluate\.confidence = 1\.0; allowed: > 0 and < 1"),

@@ -7,6 +7,7 @@ from itertools import pairwise
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.models.gan import (
     PAPER_FACE_CHANNELS,
@@ -80,8 +81,48 @@ def test_bundle_keeps_the_encoder_frozen_and_maps_logmel_to_images() -> None:
     assert faces.shape == (2, 3, 64, 64) and faces.abs().max() <= 1
 
 
+def test_dcgan_switches_add_batchnorm_and_tanh_only() -> None:
+    wen, dcgan = GanConfig(), GanConfig(batch_norm=True, tanh=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in Generator(wen).modules())
+    norms = [m for m in Generator(dcgan).modules() if isinstance(m, nn.BatchNorm2d)]
+    assert [m.num_features for m in norms] == list(dcgan.generator_channels)
+    assert isinstance(Generator(dcgan).net[-1], nn.Tanh)
+
+    def deconvs(config: GanConfig) -> list[tuple[int, int]]:
+        layers = Generator(config).modules()
+        return [(m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.ConvTranspose2d)]
+
+    assert deconvs(wen) == deconvs(dcgan)
+    with torch.no_grad():
+        faces = Generator(dcgan).train()(3.0 * torch.randn(4, 64))
+    assert faces.abs().max() <= 1
+
+
+@pytest.mark.parametrize(("widths", "pixels"), [(3, 16), (4, 32), (5, 64)])
+def test_fewer_widths_draw_smaller_faces_that_reach_the_critics_exactly(
+    widths: int, pixels: int
+) -> None:
+    config = GanConfig(generator_channels=(16,) * widths, face_channels=(8,) * widths)
+    assert config.resolution == pixels
+    generator, face_net = Generator(config), FaceEmbedNet(config)
+    deconvs = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(deconvs) == widths + 1  # 4x4 seed, widths - 1 doublings, the 1x1 colour layer
+    with torch.no_grad():
+        faces = generator(torch.randn(2, 64))
+        assert faces.shape == (2, 3, 64, 64)
+        scale = 64 // pixels
+        drawn = F.avg_pool2d(faces, scale)  # (2, 3, pixels, pixels)
+        torch.testing.assert_close(F.interpolate(drawn, scale_factor=scale), faces)
+        direct = face_net.net(drawn)  # what the face net computes on the drawn pixels
+        torch.testing.assert_close(face_net(faces), direct)
+
+
 def test_bad_configs_are_refused() -> None:
-    with pytest.raises(ValueError, match="5 positive widths"):
+    with pytest.raises(ValueError, match="3 to 5 positive widths"):
+        GanConfig(generator_channels=(8, 8), face_channels=(8, 8))
+    with pytest.raises(ValueError, match="3 to 5 positive widths"):
+        GanConfig(generator_channels=(8,) * 6, face_channels=(8,) * 6)
+    with pytest.raises(ValueError, match="as many widths"):
         GanConfig(generator_channels=(8, 8, 8))
     with pytest.raises(ValueError, match="face_channels"):
         GanConfig(face_channels=(8, 8, 0, 8, 8))

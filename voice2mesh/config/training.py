@@ -134,18 +134,21 @@ class GanParams(Seeded, Section):
     """Wen et al.'s voice -> face GAN on the training faces (stage ``train_gan``); the joint
     unsupervised training keeps training it with these settings."""
 
-    iterations: Count = 200  # optimizer steps (Wen et al.: 30-50K at batch 128)
-    batch_size: Count = 16  # voices and faces per step, each
-    lr: Positive = 2e-4  # Adam, both optimizers (as published)
+    iterations: Count = 1000  # optimizer steps (Wen et al.: 30-50K at batch 128)
+    batch_size: Count = 64  # voices and faces per step, each
+    lr: Positive = 5e-4  # Adam, both optimizers (Wen et al.: 2e-4)
     betas: Betas = (0.5, 0.999)  # Adam betas (DCGAN's, as published)
-    generator_channels: Widths = (128, 64, 32, 16, 8)  # paper: 1024, 512, 256, 128, 64
-    face_channels: Widths = (8, 16, 32, 64, 128)  # paper: 32, 64, 128, 256, 512
+    # 4 widths: 32 x 32 faces (paper: 5 widths, 1024, 512, 256, 128, 64, 64 x 64)
+    generator_channels: Widths = (128, 64, 32, 16)
+    face_channels: Widths = (16, 32, 64, 128)  # paper: 32, 64, 128, 256, 512
+    batch_norm: bool = True  # DCGAN's BatchNorm in the generator (Wen et al.: none)
+    tanh: bool = True  # tanh on the generator's output (Wen et al.: none)
     noise: NonNegative = 0.05  # std of the voice-embedding perturbation (as published)
     crop_frames: FrameRange = (300, 800)  # voice crop length range, one length per round
     voice_crops: Count = 2  # random crops embedded per training utterance (frozen encoder)
     flip: bool = True  # mirror each real face with probability 0.5
     probe_steps: Count = 1500  # training steps of the gender probe behind gender_agreement
-    eval_every: Steps = 50
+    eval_every: Steps = 250
     resume: bool = False
     out: str = "models/gan_baseline"  # <out>/seed_<seed>.pt
     resume_state: str = "models/resume/train_gan"  # <resume_state>/seed_<seed>.pt
@@ -154,8 +157,16 @@ class GanParams(Seeded, Section):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("generator_channels", "face_channels"):
-            if len(getattr(self, name)) != 5:
-                raise FieldError(name, getattr(self, name), "5 widths (Wen et al.'s 64x64 layout)")
+            if not 3 <= len(getattr(self, name)) <= 5:
+                raise FieldError(
+                    name, getattr(self, name), "3-5 widths (16-64 pixels; Wen et al.'s: 5, 64x64)"
+                )
+        if len(self.generator_channels) != len(self.face_channels):
+            raise FieldError(
+                "face_channels",
+                self.face_channels,
+                f"as many widths as generator_channels {self.generator_channels} (one resolution)",
+            )
 
 
 def _default_kd_weights() -> dict[str, float]:

@@ -12,6 +12,15 @@ Wen, Raj & Singh, *Face reconstruction from voice using generative adversarial n
     discriminator  Linear 64 -> 1, no bias (a real/fake logit)
     classifier     Linear 64 -> n_identities, no bias (identity logits)
 
+Two departures, each a switch (``GanConfig``), for a GAN that learns on a CPU (docs/networks.md):
+
+- **Resolution** follows the number of widths: ``n`` widths draw at ``4 * 2**(n - 1)`` pixels
+  (5: Wen's 64; 4: 32). Every interface stays 64 x 64: the generator repeats each pixel
+  (nearest upsampling) up to 64 and the face net averages 64 x 64 inputs down to its resolution,
+  so a generated face reaches the critics exactly as drawn (average-pooling undoes the repeat).
+- **DCGAN's generator**: BatchNorm before every ReLU and a tanh output (``batch_norm``, ``tanh``);
+  Wen's has neither.
+
 ``VoiceToFaceGan`` bundles the four with the frozen pretrained voice encoder, so one checkpoint
 maps log-mel to faces.
 """
@@ -41,17 +50,29 @@ class GanConfig:
     generator_channels: tuple[int, ...] = (128, 64, 32, 16, 8)
     # paper: PAPER_FACE_CHANNELS = (32, 64, 128, 256, 512)
     face_channels: tuple[int, ...] = (8, 16, 32, 64, 128)
+    batch_norm: bool = False  # DCGAN's BatchNorm before each generator ReLU (Wen: none)
+    tanh: bool = False  # squash the generator's output into [-1, 1] (Wen: no activation)
 
     def __post_init__(self) -> None:
         for name in ("generator_channels", "face_channels"):
             widths = getattr(self, name)
-            if len(widths) != 5 or min(widths) < 1:
+            if not 3 <= len(widths) <= 5 or min(widths) < 1:
                 raise ValueError(
-                    f"GanConfig.{name} = {widths}: Wen et al.'s layout needs 5 positive widths "
-                    "(64x64 images)"
+                    f"GanConfig.{name} = {widths}: 3 to 5 positive widths (16, 32 or 64 pixels; "
+                    "Wen et al.'s layout: 5)"
                 )
+        if len(self.generator_channels) != len(self.face_channels):
+            raise ValueError(
+                f"GanConfig: generator_channels {self.generator_channels} and face_channels "
+                f"{self.face_channels} must have as many widths (one resolution)"
+            )
         if self.embedding_dim < 1:
             raise ValueError(f"GanConfig.embedding_dim = {self.embedding_dim} must be positive")
+
+    @property
+    def resolution(self) -> int:
+        """Pixels per side the generator draws at and the face net reads (16, 32 or 64)."""
+        return 4 * 2 ** (len(self.generator_channels) - 1)
 
 
 def perturb_embedding(
@@ -81,15 +102,25 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config or GanConfig()
         ch = self.config.generator_channels
+
+        def relu(width: int) -> list[nn.Module]:
+            norm = [nn.BatchNorm2d(width)] if self.config.batch_norm else []
+            return [*norm, nn.ReLU(inplace=True)]
+
         layers: list[nn.Module] = [nn.ConvTranspose2d(self.config.embedding_dim, ch[0], 4, 1, 0)]
         for c_in, c_out in pairwise(ch):
-            layers += [nn.ReLU(inplace=True), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
-        layers += [nn.ReLU(inplace=True), nn.ConvTranspose2d(ch[-1], 3, 1, 1, 0)]
+            layers += [*relu(c_in), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
+        layers += [*relu(ch[-1]), nn.ConvTranspose2d(ch[-1], 3, 1, 1, 0)]
+        if self.config.tanh:
+            layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        """(B, E) or (B, E, 1, 1) -> (B, 3, 64, 64), unbounded (Wen et al. clamp at test)."""
-        return self.net(embedding.reshape(len(embedding), -1, 1, 1))
+        """(B, E) or (B, E, 1, 1) -> (B, 3, 64, 64); without ``tanh`` unbounded (Wen et al.
+        clamp at test). Below 64 pixels each drawn pixel is repeated (nearest upsampling)."""
+        image = self.net(embedding.reshape(len(embedding), -1, 1, 1))
+        scale = IMAGE_SIZE // self.config.resolution
+        return image if scale == 1 else F.interpolate(image, scale_factor=scale, mode="nearest")
 
 
 class FaceEmbedNet(nn.Module):
@@ -111,7 +142,8 @@ class FaceEmbedNet(nn.Module):
                 f"FaceEmbedNet expects (B, 3, {IMAGE_SIZE}, {IMAGE_SIZE}) images, got "
                 f"{tuple(image.shape)}"
             )
-        return self.net(image)  # (B, E, 1, 1)
+        scale = IMAGE_SIZE // self.config.resolution
+        return self.net(image if scale == 1 else F.avg_pool2d(image, scale))  # (B, E, 1, 1)
 
 
 class Classifier(nn.Module):

@@ -65,6 +65,8 @@ def _build_gan(arch: dict) -> VoiceToFaceGan:
         embedding_dim=gan["embedding_dim"],
         generator_channels=tuple(gan["generator_channels"]),
         face_channels=tuple(gan["face_channels"]),
+        batch_norm=gan.get("batch_norm", False),  # checkpoints before the switch: Wen's layout
+        tanh=gan.get("tanh", False),
     )
     return VoiceToFaceGan(
         VoiceEncoder(encoder_config(arch["encoder"])), arch["n_identities"], config

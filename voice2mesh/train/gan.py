@@ -219,7 +219,10 @@ class GanTask(Task):
         encoder = load_voice_encoder(encoder_path)
         self.gan_data = gan_data(cfg, seed, inputs, encoder, device)
         widths = GanConfig(
-            generator_channels=cfg.generator_channels, face_channels=cfg.face_channels
+            generator_channels=cfg.generator_channels,
+            face_channels=cfg.face_channels,
+            batch_norm=cfg.batch_norm,
+            tanh=cfg.tanh,
         )
         n = len(self.gan_data.speakers)
         self.model = seeded(seed, lambda: VoiceToFaceGan(encoder, n, widths)).to(device)

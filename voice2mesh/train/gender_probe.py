@@ -7,9 +7,12 @@ gender, checked on the validation identities' photos (``accuracy_on_val_photos``
 to faces generated from the validation identities' voices: ``gender_agreement`` is the share
 of generated faces whose probed gender is the speaker's.
 
-Layout: average-pool to 32 x 32, three 3x3 conv + ReLU + max-pool stages (16, 32, 64
-channels), global average pooling, dropout 0.3, one logit (male). Adam 2e-3, weight decay 1e-4,
-mirrored faces half of the time, batches and initialisation from ``seed`` only.
+Layout: four 3x3 conv + BatchNorm + ReLU + max-pool stages (16, 32, 64, 128 channels) on the
+full 64 x 64 face, global average pooling, dropout 0.3, one logit (male). One-cycle Adam (peak
+2e-3, weight decay 1e-4); faces mirrored half of the time and shifted by up to 4 pixels;
+batches and initialisation from ``seed`` only. On the default world it tells the validation
+identities' photos apart at 0.95 (a 32 x 32, three-stage probe without BatchNorm: 0.83, which
+would cap any agreement below the 0.9 the GAN is asked for).
 """
 
 from __future__ import annotations
@@ -27,11 +30,16 @@ from voice2mesh.train.loop import seeded
 GENDERS = ("female", "male")
 
 
+WIDTHS = (16, 32, 64, 128)
+MAX_SHIFT = 4  # pixels
+
+
 def _probe() -> nn.Sequential:
-    layers: list[nn.Module] = [nn.AvgPool2d(2)]
-    for c_in, c_out in ((3, 16), (16, 32), (32, 64)):
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(64, 1)]
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip((3, *WIDTHS[:-1]), WIDTHS, strict=True):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(WIDTHS[-1], 1)]
     return nn.Sequential(*layers)
 
 
@@ -53,17 +61,20 @@ def train_probe(
     x = to_tensor(images)
     probe = seeded(seed, _probe)
     optimizer = torch.optim.Adam(probe.parameters(), lr=2e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=steps)
     probe.train()
     for step in range(steps):
         rng = np.random.default_rng([seed, step])
         rows = rng.integers(0, len(x), min(batch, len(x)))
         mirror = torch.from_numpy(rng.random(len(rows)) < 0.5)[:, None, None, None]
-        xb = torch.where(mirror, x[rows].flip(3), x[rows])
+        dy, dx = (int(v) for v in rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, 2))
+        xb = torch.where(mirror, x[rows].flip(3), x[rows]).roll((dy, dx), (2, 3))
         torch.manual_seed(seed * 1_000_003 + step)  # dropout
         loss = F.binary_cross_entropy_with_logits(probe(xb)[:, 0], y[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
     return probe.eval()
 
 
