@@ -17,7 +17,7 @@ from stages.common import stage_args
 from voice2mesh.config import Params, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import write_json
-from voice2mesh.landmarks import FanBackend, PtsBackend, detect_landmarks
+from voice2mesh.landmarks import DlibBackend, FanBackend, PtsBackend, detect_landmarks
 from voice2mesh.landmarks.store import write_landmarks
 
 METRICS = Path("metrics/landmarks.json")
@@ -31,6 +31,8 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     faces = read_manifests(Path(params.intersect.out)).faces
     if cfg.backend == "fan":
         backend = FanBackend(resolve_device(params.device), cfg.batch_size)
+    elif cfg.backend == "dlib":
+        backend = DlibBackend(cfg.batch_size)
     else:
         backend = PtsBackend(cfg.batch_size)
     batches = -(-len(faces) // cfg.batch_size)

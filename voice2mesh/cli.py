@@ -6,6 +6,7 @@ voice2mesh synth preview --root data/synthetic --out world.png
 voice2mesh predict VOICE.wav --model models/supervised/seed_0.pt --out face.obj --png face.png
 voice2mesh predict VOICE.wav --row unsupervised --out face.obj   # the model params.yaml names
 voice2mesh predict VOICE.wav --row unsupervised --seed 1 --out face.obj  # another training seed
+voice2mesh detect PHOTO.jpg --out face.pts   # face.pts, face_1.pts, ...: every face, largest first
 
 Errors the user can fix (a missing or wrong file, bad audio, an unwritable output, ...) print one
 line, ``voice2mesh: error: <file>: <what>; <fix>``, and exit 2; ``--verbose`` adds the
@@ -31,6 +32,7 @@ from voice2mesh.audio.io import MAX_SECONDS, AudioError
 from voice2mesh.audio.shards import FeatureError
 from voice2mesh.checkpoint import CheckpointError
 from voice2mesh.config import ConfigError
+from voice2mesh.detect_cli import DetectError, add_detect_parser
 from voice2mesh.facemodel.loaders import LOADERS, load_model
 from voice2mesh.facemodel.model import DenseBasisUnavailable, MorphableModel
 from voice2mesh.io import MixedOutputError
@@ -49,6 +51,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     ConfigError,
     DenseBasisUnavailable,  # a landmark-only face model where a mesh is needed
+    DetectError,  # voice2mesh detect: no face, no photo, dlib not installed
     FeatureError,
     MixedOutputError,
     OSError,  # missing file, permission, disk full: named by ``one_line``
@@ -273,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     longest = _number(float, 0, strict=True)
     predict.add_argument("--max-seconds", type=longest, default=MAX_SECONDS, help="longest input")
     predict.set_defaults(handler=_predict)
+    add_detect_parser(commands, common, check_output)
     return parser
 
 

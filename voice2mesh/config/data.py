@@ -37,7 +37,9 @@ class IntersectParams(Section):
 class LandmarksParams(Section):
     """68-point landmark detection (stage ``landmarks``)."""
 
-    backend: Literal["pts", "fan"] = "pts"  # pts: .pts files beside the images; fan: 3D-FAN
+    # pts: .pts files beside the images; fan: 3D-FAN (the paper's); dlib: iBUG 68-point
+    # predictor, weights in a pip package (offline)
+    backend: Literal["pts", "fan", "dlib"] = "pts"
     batch_size: Count = 16  # images per detector call
     max_reject_fraction: Probability = 0.5  # fail the stage when more images are rejected
     out: str = "data/landmarks"

@@ -33,6 +33,16 @@ class LandmarkBackend(Protocol):
 
 
 @dataclass(frozen=True)
+class Face:
+    """One face a multi-face backend found (``DlibBackend.faces``), in image coordinates."""
+
+    box: np.ndarray  # (4,) float x1, y1, x2, y2: the detector's box, pixel edges
+    points: np.ndarray  # (68, 2) float (x, row)
+    score: float  # the detector's confidence (its own scale)
+    angle: float  # degrees the image was turned for the detector to find it (0: upright)
+
+
+@dataclass(frozen=True)
 class LandmarkResult:
     """Landmarks of the images that worked, and the rejects with reasons."""
 
