@@ -27,6 +27,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "logmel": ("Log-mel front end", "vectorised vs the per-frame loop reference (≥ 5×, ≤ 1e-4)"),
     "fitting": ("3DMM landmark fitting vs eos", "Surrey Face Model, one core each"),
+    "fit_cli": (
+        "Photo to 3D face (`voice2mesh fit`) vs eos",
+        "image_0010 with its hand landmarks and the Surrey Face Model, one core each",
+    ),
     "pipeline": (
         "Pipeline stages",
         "`python -m stages.<name>` on the default params, one after the other outside DVC (idle "

@@ -7,6 +7,7 @@ voice2mesh predict VOICE.wav --model models/supervised/seed_0.pt --out face.obj 
 voice2mesh predict VOICE.wav --row unsupervised --out face.obj   # the model params.yaml names
 voice2mesh predict VOICE.wav --row unsupervised --seed 1 --out face.obj  # another training seed
 voice2mesh detect PHOTO.jpg --out face.pts   # face.pts, face_1.pts, ...: every face, largest first
+voice2mesh fit PHOTO.jpg --model sfm --path sfm_shape_3448.npz --out face.obj --png fit.png
 
 Errors the user can fix (a missing or wrong file, bad audio, an unwritable output, ...) print one
 line, ``voice2mesh: error: <file>: <what>; <fix>``, and exit 2; ``--verbose`` adds the
@@ -35,6 +36,7 @@ from voice2mesh.config import ConfigError
 from voice2mesh.detect_cli import DetectError, add_detect_parser
 from voice2mesh.facemodel.loaders import LOADERS, load_model
 from voice2mesh.facemodel.model import DenseBasisUnavailable, MorphableModel
+from voice2mesh.fit_cli import FitError, add_fit_parser
 from voice2mesh.io import MixedOutputError
 from voice2mesh.render.export import SUFFIXES as MESH_SUFFIXES
 
@@ -53,6 +55,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DenseBasisUnavailable,  # a landmark-only face model where a mesh is needed
     DetectError,  # voice2mesh detect: no face, no photo, dlib not installed
     FeatureError,
+    FitError,  # voice2mesh fit: no photo, a bad .pts, no face, a model without a mesh
     MixedOutputError,
     OSError,  # missing file, permission, disk full: named by ``one_line``
 )
@@ -277,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-seconds", type=longest, default=MAX_SECONDS, help="longest input")
     predict.set_defaults(handler=_predict)
     add_detect_parser(commands, common, check_output)
+    add_fit_parser(commands, common, check_output, _face_model)
     return parser
 
 
