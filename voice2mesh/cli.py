@@ -6,8 +6,10 @@ voice2mesh synth preview --root data/synthetic --out world.png
 voice2mesh predict VOICE.wav --model models/supervised/seed_0.pt --out face.obj --png face.png
 voice2mesh predict VOICE.wav --row unsupervised --out face.obj   # the model params.yaml names
 voice2mesh predict VOICE.wav --row unsupervised --seed 1 --out face.obj  # another training seed
+voice2mesh predict UTTERANCE.npy --model models/supervised/seed_0.pt --out face.obj  # fbank
 voice2mesh detect PHOTO.jpg --out face.pts   # face.pts, face_1.pts, ...: every face, largest first
 voice2mesh fit PHOTO.jpg --model sfm --path sfm_shape_3448.npz --out face.obj --png fit.png
+voice2mesh import-release VOXCELEB3D/ --out data/release   # manifest/, features/, fits/
 
 Errors the user can fix (a missing or wrong file, bad audio, an unwritable output, ...) print one
 line, ``voice2mesh: error: <file>: <what>; <fix>``, and exit 2; ``--verbose`` adds the
@@ -38,6 +40,8 @@ from voice2mesh.facemodel.loaders import LOADERS, load_model
 from voice2mesh.facemodel.model import DenseBasisUnavailable, MorphableModel
 from voice2mesh.fit_cli import FitError, add_fit_parser
 from voice2mesh.io import MixedOutputError
+from voice2mesh.release.errors import ReleaseError
+from voice2mesh.release_cli import add_import_parser
 from voice2mesh.render.export import SUFFIXES as MESH_SUFFIXES
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
@@ -58,6 +62,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FitError,  # voice2mesh fit: no photo, a bad .pts, no face, a model without a mesh
     MixedOutputError,
     OSError,  # missing file, permission, disk full: named by ``one_line``
+    ReleaseError,  # import-release, or predict on a bad fbank .npy
 )
 
 
@@ -252,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="a 3D face from a voice recording", parents=[common]
     )
-    predict.add_argument("voice", type=Path, help="16 kHz mono wav (other rates are resampled)")
+    predict.add_argument(
+        "voice", type=Path, help="a recording (16 kHz wav; others resampled) or (T, 64) fbank .npy"
+    )
     model_help = "a supervised (train_supervised) or unsupervised (kd_ablation) model"
     which = predict.add_mutually_exclusive_group()
     which.add_argument("--model", type=Path, default=None, help=f"{model_help} file")
@@ -281,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=_predict)
     add_detect_parser(commands, common, check_output)
     add_fit_parser(commands, common, check_output, _face_model)
+    add_import_parser(commands, common)
     return parser
 
 

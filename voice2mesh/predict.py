@@ -3,6 +3,7 @@
     model, checkpoint = load_predictor(path)   # a supervised or unsupervised checkpoint
     samples = read_wav(wav)                    # bounded, with truncation/clipping reported
     features = speech_features(samples)        # VAD + Wen et al.'s log-mel, as the features stage
+    features = read_fbank(npy).features        # or the Voxceleb-3D release's (T, 64) fbank .npy
     shape, expression = model.predict_raw(x)
     vertices = face_model.reconstruct(shape, expression)
 
@@ -25,13 +26,14 @@ import numpy as np
 import torch
 
 from voice2mesh.audio.features import speech_features
-from voice2mesh.audio.io import CLIP_WARN_FRACTION, MAX_SECONDS, read_wav
+from voice2mesh.audio.io import CLIP_WARN_FRACTION, MAX_SECONDS, AudioError, read_wav
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.audio.speechlike import not_speech_reasons
 from voice2mesh.checkpoint import Checkpoint, load_predictor
 from voice2mesh.config import FaceModelParams
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.facemodel.model import MorphableModel
+from voice2mesh.release.fbank import read_fbank
 from voice2mesh.render import fit_pose, render
 from voice2mesh.render.draw import image_grid
 from voice2mesh.train.voice_data import MIN_FRAMES
@@ -57,7 +59,8 @@ class Prediction:
         model: the face model (triangles for export and rendering).
         speech_s: seconds of speech the VAD kept.
         warnings: what is doubtful about the recording, ``{code: message}`` (codes
-            ``truncated``, ``clipped``, ``not_speech``); each message names the file.
+            ``truncated``, ``clipped``, ``not_speech``; ``not_normalised`` for an fbank
+            ``.npy``); each message names the file.
     """
 
     shape: np.ndarray
@@ -156,6 +159,38 @@ def voice_features(
     return features, speech_s, warnings
 
 
+def fbank_features(
+    npy: Path | str, min_speech_s: float = 0.5
+) -> tuple[np.ndarray, float, dict[str, str]]:
+    """The features of an fbank ``.npy`` (the release's, or any (T, 64) float array), as
+    ``voice_features`` returns a wav's.
+
+    The release normalises per bin as the ``features`` stage does and repeats short utterances
+    to 1000 frames as ``predict_face`` does (``release.fbank``), so the frames go to the encoder
+    unchanged (one period of a repeated file, repeated again: the same 1000 frames). Frames that
+    are not normalised per bin give a face with a ``not_normalised`` warning.
+
+    Raises:
+        ReleaseFileError: unreadable, not (T, 64) floats, empty or non-finite.
+        AudioError: under ``min_speech_s`` seconds of frames (100 per second).
+    """
+    fbank = read_fbank(npy)  # (T, 64)
+    warnings = {}
+    if fbank.problem:
+        warnings["not_normalised"] = (
+            f"{npy}: {fbank.problem}; the face will be meaningless unless the frames are "
+            "normalised per bin as the models were trained"
+        )
+        log.warning("%s", warnings["not_normalised"])
+    if fbank.speech_s < min_speech_s:
+        raise AudioError(
+            npy,
+            f"{fbank.speech_s:.2f} s of frames, under the {min_speech_s:g} s required",
+            "too_little_speech",
+        )
+    return fbank.features, fbank.speech_s, warnings
+
+
 def _check_finite(values: np.ndarray, what: str, where: Path, wav: Path | str) -> None:
     """Refuse NaN or infinity in ``values`` (a model that diverged for this input)."""
     if not np.isfinite(values).all():
@@ -192,18 +227,22 @@ def predict_face(
 ) -> Prediction:
     """Predict the face of the speaker of ``wav`` with a supervised or unsupervised checkpoint.
 
-    The model and its face model are loaded first, so a wrong file fails before the audio is
-    read.
+    ``wav`` is a recording, or an fbank ``.npy`` (``fbank_features``). The model and its face
+    model are loaded first, so a wrong file fails before the audio is read.
 
     Raises:
         CheckpointError: missing, unreadable, wrong-kind or damaged checkpoint.
         PredictError: no or unloadable face model; non-finite or implausible (over
             ``MAX_SIGMAS``) coefficients, or non-finite vertices.
-        AudioError: as ``voice_features``.
+        AudioError: as ``voice_features`` or ``fbank_features``.
+        ReleaseFileError: as ``fbank_features``.
     """
     net, stored = load_predictor(checkpoint, device)
     model = load_face_model(stored)
-    features, speech_s, warnings = voice_features(wav, min_speech_s, max_seconds)  # (T, 64)
+    if Path(wav).suffix.lower() == ".npy":
+        features, speech_s, warnings = fbank_features(wav, min_speech_s)  # (T, 64)
+    else:
+        features, speech_s, warnings = voice_features(wav, min_speech_s, max_seconds)
     x = torch.from_numpy(repeat_to(features, MIN_FRAMES).T.copy())[None].to(device)  # (1,64,T)
     shape, expression = (t[0].cpu().numpy().astype(np.float64) for t in net.predict_raw(x))
     _check_finite(
