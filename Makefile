@@ -1,7 +1,9 @@
 # Two entry points (see README): `make repro` runs the pipeline, `make test` runs the tests.
 # Both create .venv on first use: torch==2.13.0 (CPU) first, then every other package at the
-# exact version in requirements.lock (test and eos extras included; eos-py: the Surrey .bin
-# loader and the fitting benchmark's baseline), then this package without touching them.
+# exact version in requirements.lock (test, eos and ge2e extras included; eos-py: the Surrey .bin
+# loader and the fitting benchmark's baseline; resemblyzer: the GE2E weights), then this package
+# without touching them. The lock is a complete freeze, so it installs with --no-deps: nothing
+# outside it comes in (resemblyzer's own deps, librosa and the webrtcvad sdist, must not).
 # `make lock` rewrites requirements.lock after a dependency change in pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$$(grep '^pip==' $(LOCK))"
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -41,6 +43,7 @@ lock:
 	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
 	$(LOCK_VENV)/bin/pip install --quiet torch==2.13.0
 	$(LOCK_VENV)/bin/pip install --quiet -e '.[test,eos]'
+	$(LOCK_VENV)/bin/pip install --quiet --no-deps "$$(grep -o 'resemblyzer==[^\"]*' pyproject.toml)"
 	{ sed -n '/^#/p' $(LOCK); $(LOCK_VENV)/bin/pip freeze --all --exclude-editable \
 		| sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
