@@ -4,6 +4,9 @@ ROOT/vox1_meta.csv
 ROOT/fbank/<id>/<video>/<utt>.npy           normalised (T, 64) fbank, tiled to 1000 if short
 ROOT/A2E_val/<Name>/<stem>.npy (+ .jpg)      one ground-truth face per A-E identity
 ROOT/faces_3d/<Name>/<stem>.npy (+ .jpg)     several faces per F-Z identity
+
+Beside each photo, ``<stem>.pts``: 68 landmarks as a detector would report them (the release has
+none), so that the ``landmarks`` stage (backend ``pts``) can run on an imported release.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from voice2mesh.audio.logmel import normalize, repeat_to
+from voice2mesh.data.pts import write_pts
 from voice2mesh.facemodel.bfm import DEFAULT_EXPRESSION_STD, DEFAULT_SHAPE_STD
 
 HEADER = "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
@@ -27,6 +31,7 @@ PEOPLE = (  # id, name, gender, utterance lengths (frames), faces (0: none)
     ("id10006", "Ida_Ink", "f", (), 2),  # faces, no voices
 )
 FACE_FOLDERS = {"test": "A2E_val", "train": "faces_3d"}
+Person = tuple[str, str, str, tuple[int, ...], int]
 
 
 @dataclass
@@ -52,14 +57,27 @@ def utterance(rng: np.random.Generator, frames: int) -> np.ndarray:
     return normalize(rng.normal(size=(frames, 64)) * rng.uniform(0.5, 3, 64) + 5)
 
 
-def make_release(root: Path, seed: int = 0) -> Release:
-    """Write the release of ``PEOPLE`` under ``root``."""
+def face_points(height: int, width: int) -> np.ndarray:
+    """(68, 2) landmarks (x, row) on an ellipse filling the middle of the photo: only their box
+    matters to the crops the teacher and the GAN see."""
+    angle = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    return np.stack([(0.5 + 0.3 * np.cos(angle)) * width, (0.5 + 0.35 * np.sin(angle)) * height], 1)
+
+
+def make_release(
+    root: Path,
+    seed: int = 0,
+    people: tuple[Person, ...] = PEOPLE,
+    photo: tuple[int, int] = (30, 40),
+) -> Release:
+    """Write the release of ``people`` (id, name, gender, utterance frames, faces; as
+    ``PEOPLE``) under ``root``, with (height, width) ``photo`` photos."""
     rng = np.random.default_rng(seed)
     release = Release(root)
     root.mkdir(parents=True, exist_ok=True)
-    rows = "".join(f"{i}\t{n}\t{g}\tUSA\tdev\n" for i, n, g, _, _ in PEOPLE)
+    rows = "".join(f"{i}\t{n}\t{g}\tUSA\tdev\n" for i, n, g, _, _ in people)
     (root / "vox1_meta.csv").write_text(HEADER + rows)
-    for identity, name, _, lengths, n_faces in PEOPLE:
+    for identity, name, _, lengths, n_faces in people:
         for k, frames in enumerate(lengths):
             path = root / "fbank" / identity / "vid_abcdefg" / f"{k + 1:05d}.npy"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +89,8 @@ def make_release(root: Path, seed: int = 0) -> Release:
             folder.mkdir(parents=True, exist_ok=True)
             params = random_params(rng, scale=1.0 + k)  # later faces: stronger expressions
             np.save(folder / f"{k:05d}.npy", params)
-            Image.new("RGB", (40, 30), (k * 50, 90, 120)).save(folder / f"{k:05d}.jpg")
+            Image.new("RGB", photo[::-1], (k * 50, 90, 120)).save(folder / f"{k:05d}.jpg")
+            write_pts(folder / f"{k:05d}.pts", face_points(*photo))
             release.params[str(folder / f"{k:05d}.jpg")] = params
     return release
 

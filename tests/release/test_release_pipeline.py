@@ -1,0 +1,139 @@
+"""An imported release is a pipeline input: the stages train and evaluate on it unchanged.
+
+A release-layout fixture (A-E identities with voices and one ground-truth face each, F-Z with
+voices and several faces, photos with ``.pts`` landmarks beside them) is imported with
+``import_release``; ``intersect.out``, ``features.out`` and ``fit3dmm.out`` point at the import.
+``evaluate`` predicts with every row of ``evaluation.rows.ROWS`` and reads the photos'
+landmarks, so besides ``pretrain_voice`` and ``train_supervised`` the test runs ``landmarks``
+(the release ships none: backend ``pts`` stands in for a detector), the teacher (trained on the
+synthetic ``teacher_corpus``, a population of its own), ``train_gan`` and every
+``kd_ablation`` method, all tiny, with one seed; ``evaluate.truth`` is null, as for real data.
+``pretrain_teacher`` cannot yet score the import's pose-less fits (``_pretrain_teacher``): until
+it can, the evaluate test is an expected failure at that step, and a failure at any other.
+
+The face model is the synthetic one: 40 shape + 10 expression coefficients, as the import keeps.
+The release's coefficients are in BFM units, far beyond the synthetic model's, so the meshes
+scored are not face-sized; what is tested is that the stages read the import and that every test
+identity is scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from release_world import make_release
+from test_pipeline import tiny_params
+
+from stages import (
+    evaluate,
+    kd_ablation,
+    landmarks,
+    pretrain_teacher,
+    pretrain_voice,
+    teacher_corpus,
+    train_gan,
+    train_supervised,
+)
+from voice2mesh.config import Params
+from voice2mesh.data.manifest import read_manifests
+from voice2mesh.distill import REGISTRY
+from voice2mesh.evaluation.rows import ROW_NAMES
+from voice2mesh.evaluation.scoring import METRIC_COLUMNS
+from voice2mesh.release import ImportOptions, import_release
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+
+UTTERANCES = (450, 620, 1000)  # frames; the release repeats the first two to 1000
+TEST_PEOPLE = (  # A-E: voices and one ground-truth face (A2E_val)
+    ("id10001", "Ann_Able", "f", UTTERANCES, 1),
+    ("id10002", "Bob_Baker", "m", UTTERANCES, 1),
+    ("id10003", "Cat_Cole", "f", UTTERANCES, 1),
+)
+TRAIN_PEOPLE = tuple(  # F-Z: voices and two faces each (faces_3d); 4 per gender, 1 held out
+    (f"id1010{k}", name, "fm"[k % 2], UTTERANCES, 2)
+    for k, name in enumerate(
+        ("Fay_Fox", "Gus_Gray", "Ida_Ink", "Hal_Hill", "Jo_Jay", "Kim_Kent", "Lea_Lane", "Max_Moss")
+    )
+)
+PHOTO = (96, 96)  # (height, width)
+
+
+def release_params(root: Path, imported: Path) -> Params:
+    """The end-to-end test's tiny settings, one seed, on the imported folders."""
+    params = tiny_params(root)
+    return replace(
+        params,
+        n_seeds=1,
+        intersect=replace(params.intersect, out=str(imported / "manifest")),
+        features=replace(params.features, out=str(imported / "features")),
+        fit3dmm=replace(params.fit3dmm, out=str(imported / "fits")),
+        evaluate=replace(params.evaluate, truth=None),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Params, Path, dict]:
+    """The release imported, its landmarks read, the voice encoder and the supervised model
+    trained on it."""
+    root = tmp_path_factory.mktemp("release_run")
+    release = make_release(root / "voxceleb3d", people=TEST_PEOPLE + TRAIN_PEOPLE, photo=PHOTO)
+    summary = import_release(release.root, root / "imported", ImportOptions(val_fraction=0.25))
+    params, m = release_params(root, root / "imported"), root / "metrics"
+    landmarks.run(params, m / "landmarks.json", quiet=True)
+    pretrain_voice.run(params, m / "pretrain_voice.json", m / "voice.csv", quiet=True)
+    train_supervised.run(params, m / "train_supervised.json", m / "sup.csv", quiet=True)
+    return params, m, summary
+
+
+def test_the_import_splits_the_fixture_as_intersect_would(trained) -> None:
+    _, _, summary = trained
+    assert summary["identities"] == {"train": 6, "val": 2, "test": len(TEST_PEOPLE)}
+    assert summary["rejects"] == {} and summary["fits"]
+
+
+def test_train_supervised_trains_on_the_import_with_a_finite_val_mse(trained) -> None:
+    params, m, summary = trained
+    assert params.supervised.model_path(params.seed).is_file()
+    out = json.loads((m / "train_supervised.json").read_text())["mean"]
+    assert out["n_train_identities"] == summary["identities"]["train"]
+    assert out["n_val_identities"] == summary["identities"]["val"]
+    assert math.isfinite(out["val_mse"]) and out["val_mse"] > 0
+    assert math.isfinite(out["final_loss"])
+
+
+def _pretrain_teacher(params: Params, m: Path) -> None:
+    """``pretrain_teacher``, or an expected failure while its ``vs_fits`` cannot take fits
+    without a pose: the whitened-parameter MSE over the validation fits' 62 parameters is NaN
+    when their 12 pose values are (the release has none), and ``write_json`` refuses NaN."""
+    try:
+        pretrain_teacher.run(params, m / "pretrain_teacher.json", m / "teacher.csv", quiet=True)
+    except ValueError as error:
+        if "not JSON compliant: nan" not in str(error):
+            raise
+        pytest.xfail(f"pretrain_teacher on fits without a pose: {error}")
+
+
+def test_evaluate_scores_every_row_on_the_a_to_e_identities(trained) -> None:
+    params, m, _ = trained
+    teacher_corpus.run(params, m / "teacher_corpus.json", quiet=True)
+    _pretrain_teacher(params, m)
+    train_gan.run(params, m / "train_gan.json", m / "gan.csv", quiet=True)
+    for method in REGISTRY:
+        kd_ablation.run(params, method, True, m / "kd_ablation", m / "kd_plots")
+    out = evaluate.run(params, m / "evaluate.json", quiet=True)
+    counts = out["counts"]
+    assert counts["test_identities"] == len(TEST_PEOPLE)
+    assert counts["test_utterances"] == len(TEST_PEOPLE) * params.evaluate.n_utterances
+    assert counts["test_photos"] == len(TEST_PEOPLE) and not counts["unreadable_test_photos"]
+    assert set(out["vs_reference"]) == set(ROW_NAMES)  # every row, predicted or computed
+    assert out["vs_reference"]["supervised"]["n_seeds"] == 1
+    scored = pd.read_csv(Path(params.evaluate.out) / "per_utterance.csv")
+    supervised = scored.query("model == 'supervised'")
+    test_ids = read_manifests(Path(params.intersect.out)).identities.query("split == 'test'")
+    assert set(supervised.identity.astype(str)) == set(test_ids.identity.astype(str))
+    assert supervised[list(METRIC_COLUMNS)].notna().all().all()
