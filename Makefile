@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 LOCK_VENV := $(or $(TMPDIR),/tmp)/voice2mesh-lock-venv
 
-.PHONY: setup repro test lint lock
+.PHONY: setup repro repro-gates test lint lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ setup: $(STAMP)
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# The slower setting behind reports/gates/ (settings/gates.yaml), as a DVC experiment in the
+# workspace: `dvc exp show` compares it; `git checkout params.yaml && dvc checkout` goes back.
+repro-gates: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc exp run \
+		$$($(BIN)/python -m voice2mesh.settings settings/gates.yaml)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

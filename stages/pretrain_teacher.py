@@ -7,7 +7,8 @@ Reads:  params ``teacher``, ``teacher_corpus.root``, ``seed``, ``device``, ``fac
 Writes: ``models/teacher.pt`` (a ``teacher`` model), its resume state ``teacher.resume_state``,
         ``metrics/pretrain_teacher.json`` (on the corpus's held-out identities: whitened-parameter
         MSE and shape-coefficient RMSE with their predict-the-mean baselines and their ratio;
-        ``vs_fits``: the same against the fits of the Voxceleb-3D validation identities' photos;
+        ``vs_fits``: the same against the fits of the Voxceleb-3D validation identities' photos,
+        those with a pose: an imported release's have none, counted as ``n_without_pose``;
         counts) and ``reports/plots/pretrain_teacher.csv``. With ``teacher.checkpoint`` set, a
         3DDFA-V2 checkpoint is converted instead of trained and measured the same way.
 """
@@ -66,14 +67,15 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         teacher, history, out = trained.model, trained.history, trained.metrics
         save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": "trained"})
     fits = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out, splits=("val",))
-    vs_fits = evaluate_teacher(teacher, fits.crops, fits.labels)
+    posed = np.isfinite(fits.labels).all(axis=1)  # an imported release's fits have no pose
+    vs_fits = evaluate_teacher(teacher, fits.crops[posed], fits.labels[posed])
     vs_fits["shape_rmse_mean_baseline"] = _mean_baseline(
-        fits.labels, teacher.param_mean.cpu().numpy()
+        fits.labels[posed], teacher.param_mean.cpu().numpy()
     )
     baseline = out.get("shape_rmse_mean_baseline")
     out |= {
         "shape_rmse_ratio": out["shape_rmse"] / baseline if baseline else None,
-        "vs_fits": vs_fits | {"n_images": len(fits.crops)},
+        "vs_fits": vs_fits | {"n_images": int(posed.sum()), "n_without_pose": int((~posed).sum())},
         "n_images": len(corpus.crops),
         "n_holdout": int(np.sum(holdout)),
         "n_unreadable_images": len(corpus.skipped) + len(fits.skipped),

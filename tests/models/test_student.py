@@ -58,3 +58,36 @@ def test_student_learns_on_a_tiny_batch() -> None:
 def test_bad_width_is_refused() -> None:
     with pytest.raises(ValueError, match="width_mult"):
         MobileNetV2(0.0)
+
+
+def test_a_smaller_input_size_resizes_first_and_halves_the_maps() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 120, 120)
+    small, full = MobileNetV2(0.25, input_size=64), MobileNetV2(0.25)
+    full.load_state_dict(small.state_dict())  # the size is no weight: the same net
+    full.eval(), small.eval()
+    mid, _ = small.features(x)
+    assert mid.shape[2:] == (4, 4) and full.features(x)[0].shape[2:] == (8, 8)
+    resized = torch.nn.functional.interpolate(
+        x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False
+    )
+    torch.testing.assert_close(small(x), full(resized))
+    with pytest.raises(ValueError, match="input_size"):
+        MobileNetV2(0.25, input_size=16)
+
+
+def test_the_registry_keeps_the_input_size_and_reads_old_models_at_120() -> None:
+    from voice2mesh.models.registry import _build_unsupervised
+
+    arch = {
+        "gan": {
+            "gan": {"embedding_dim": 64, "generator_channels": [32, 16, 8], "face_channels": [8, 16, 32]},
+            "encoder": {"channels": [8, 8, 8, 8], "embedding_dim": 64},
+            "n_identities": 3,
+        },
+        "student_width": 0.25,
+        "n_shape": 40,
+        "n_expression": 10,
+    }
+    assert _build_unsupervised(arch).image_net.input_size == 120  # saved before the key
+    assert _build_unsupervised(arch | {"student_input": 64}).image_net.input_size == 64

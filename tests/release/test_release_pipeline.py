@@ -8,8 +8,8 @@ landmarks, so besides ``pretrain_voice`` and ``train_supervised`` the test runs 
 (the release ships none: backend ``pts`` stands in for a detector), the teacher (trained on the
 synthetic ``teacher_corpus``, a population of its own), ``train_gan`` and every
 ``kd_ablation`` method, all tiny, with one seed; ``evaluate.truth`` is null, as for real data.
-``pretrain_teacher`` cannot yet score the import's pose-less fits (``_pretrain_teacher``): until
-it can, the evaluate test is an expected failure at that step, and a failure at any other.
+The release gives no pose, so ``pretrain_teacher`` scores none of the import's fits against the
+teacher and counts them (``vs_fits.n_without_pose``).
 
 The face model is the synthetic one: 40 shape + 10 expression coefficients, as the import keeps.
 The release's coefficients are in BFM units, far beyond the synthetic model's, so the meshes
@@ -107,15 +107,11 @@ def test_train_supervised_trains_on_the_import_with_a_finite_val_mse(trained) ->
 
 
 def _pretrain_teacher(params: Params, m: Path) -> None:
-    """``pretrain_teacher``, or an expected failure while its ``vs_fits`` cannot take fits
-    without a pose: the whitened-parameter MSE over the validation fits' 62 parameters is NaN
-    when their 12 pose values are (the release has none), and ``write_json`` refuses NaN."""
-    try:
-        pretrain_teacher.run(params, m / "pretrain_teacher.json", m / "teacher.csv", quiet=True)
-    except ValueError as error:
-        if "not JSON compliant: nan" not in str(error):
-            raise
-        pytest.xfail(f"pretrain_teacher on fits without a pose: {error}")
+    """``pretrain_teacher`` scores no fit without a pose (the release has none) and says so."""
+    pretrain_teacher.run(params, m / "pretrain_teacher.json", m / "teacher.csv", quiet=True)
+    vs_fits = json.loads((m / "pretrain_teacher.json").read_text())["vs_fits"]
+    assert vs_fits["n_without_pose"] > 0 and vs_fits["n_images"] == 0
+    assert vs_fits["shape_rmse"] is None and vs_fits["val_mse"] is None
 
 
 def test_evaluate_scores_every_row_on_the_a_to_e_identities(trained) -> None:

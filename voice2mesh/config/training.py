@@ -194,6 +194,7 @@ class KdParams(Section):
         2e-4  # the joint Adam over generator + student + KD connectors (betas: gan.betas)
     )
     student_width: Positive = 0.5  # MobileNetV2 width multiplier (paper: 1.0)
+    student_input: Annotated[int, Range(32)] = 64  # side the student resizes 120x120 input to
     param_weight: NonNegative = (
         0.5  # weight of MSE(p_teacher, p_student), 62 whitened (authors: 0.5)
     )

@@ -75,7 +75,7 @@ def _build_gan(arch: dict) -> VoiceToFaceGan:
 
 def _build_unsupervised(arch: dict) -> VoiceToParams:
     mean, std = torch.zeros(N_PARAMS), torch.ones(N_PARAMS)  # the saved buffers replace them
-    student = MobileNetV2(arch["student_width"])
+    student = MobileNetV2(arch["student_width"], input_size=arch.get("student_input", 120))
     return VoiceToParams(
         _build_gan(arch["gan"]), student, mean, std, arch["n_shape"], arch["n_expression"]
     )
@@ -136,6 +136,7 @@ KINDS: dict[str, ModelKind] = {
             lambda m: {
                 "gan": _gan_arch(m.gan),
                 "student_width": m.image_net.width_mult,
+                "student_input": m.image_net.input_size,
                 "n_shape": m.n_shape,
                 "n_expression": m.n_expression,
             },

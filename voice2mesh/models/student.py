@@ -9,7 +9,8 @@ into it; the paper uses width 1.0, our CPU-sized default is 0.5.
 Same contract as ``voice2mesh.models.mobilenet.MobileNetV1`` (the teacher): input (B, 3, 120,
 120) from ``crops_to_input`` (BGR, ``(x - 127.5) / 128``); ``features(x)`` -> (mid-level map,
 pooled embedding); ``head(pooled)`` -> (B, 62) parameters in the teacher's whitened space;
-``forward(x) = head(features(x)[1])``. At 120x120 the spatial sizes are 60 (stem), 60, 30, 15,
+``forward(x) = head(features(x)[1])``. ``input_size`` below 120 resizes the input first, as the
+teacher's does (the default pipeline: 64, the teacher's size; the GAN draws 32x32). At 120x120 the spatial sizes are 60 (stem), 60, 30, 15,
 8 (64- and 96-channel stages), 4 (160 and 320); the mid-level map is the 8x8 output of the
 96-channel stage, the resolution of the teacher's.
 """
@@ -17,6 +18,7 @@ pooled embedding); ``head(pooled)`` -> (B, 62) parameters in the teacher's white
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from voice2mesh.models.mobilenet import N_PARAMS
@@ -74,13 +76,19 @@ class MobileNetV2(nn.Module):
     Args:
         width_mult: channel multiplier (the paper: 1.0; CPU default 0.5).
         n_params: outputs (62 = 12 pose + 40 shape + 10 expression).
+        input_size: the side the (B, 3, 120, 120) input is resized to first (antialiased
+            bilinear), as the teacher's ``input_size``; 120 (the paper) resizes nothing.
     """
 
-    def __init__(self, width_mult: float = 0.5, n_params: int = N_PARAMS) -> None:
+    def __init__(
+        self, width_mult: float = 0.5, n_params: int = N_PARAMS, input_size: int = 120
+    ) -> None:
         super().__init__()
         if width_mult <= 0:
             raise ValueError(f"MobileNetV2: width_mult must be positive, got {width_mult}")
-        self.width_mult = width_mult
+        if input_size < 32:
+            raise ValueError(f"MobileNetV2: input_size must be >= 32 pixels, got {input_size}")
+        self.width_mult, self.input_size = width_mult, int(input_size)
         stem = make_divisible(32 * width_mult)
         self.stem = _conv_bn(3, stem, 3, stride=2)
         self.early, self.mid_channels = _stage(stem, SETTINGS, width_mult)
@@ -99,9 +107,17 @@ class MobileNetV2(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
 
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) images at the network's ``input_size`` (antialiased bilinear)."""
+        if x.shape[-2:] == (self.input_size, self.input_size):
+            return x
+        size = (self.input_size, self.input_size)
+        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, 120, 120) -> (mid-level map (B, C_mid, 8, 8), pooled embedding (B, E))."""
-        mid = self.early(self.stem(x))
+        """(B, 3, 120, 120) -> (mid-level map (B, C_mid, s, s), pooled embedding (B, E)); s is
+        ``input_size`` / 16 rounded up (8 at 120, 4 at 64)."""
+        mid = self.early(self.stem(self.resize(x)))
         pooled = self.avgpool(self.last(self.late(mid))).flatten(1)
         return mid, pooled
 

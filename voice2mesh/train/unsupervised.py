@@ -133,7 +133,7 @@ class UnsupervisedTask(Task):
         gan_path, teacher = models
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         gan_checkpoint = read_model(gan_path, ("gan",), "the unsupervised training")
-        student = seeded(seed, lambda: MobileNetV2(kd.student_width))
+        student = seeded(seed, lambda: MobileNetV2(kd.student_width, input_size=kd.student_input))
         self.model = VoiceToParams(
             build_model(gan_checkpoint),
             student,
