@@ -170,6 +170,7 @@ class UnsupervisedTask(Task):
         self.config, self.seed, self.device = kd_config(kd, gan, method), seed, device
         self.settings = {k: v for k, v in self.config.items() if k not in RUN_KEYS}
         self.sampling = sampling(gan, seed, kd.batch_size)
+        self.spread: float | None = None  # the teacher's spread at the last evaluation
 
     def modules(self) -> dict:
         return {"model": self.model, "kd": self.kd}
@@ -215,14 +216,19 @@ class UnsupervisedTask(Task):
         return {"loss": loss, "param_loss": param, "kd_loss": distill, "triplet_loss": triplet}
 
     def evaluate(self) -> dict[str, float | None]:
-        return {"distill_mse": distill_mse(self.model, self.teacher, self.gan_data.val)[0]}
+        mse, self.spread = distill_mse(self.model, self.teacher, self.gan_data.val)
+        return {"distill_mse": mse}
 
     def meta(self) -> dict:
         return {"identities": list(self.gan_data.speakers)}
 
     def metrics(self, history: list[dict]) -> dict:
-        """Final losses, the held-out student-teacher MSE and the teacher's own spread."""
-        _, spread = distill_mse(self.model, self.teacher, self.gan_data.val)
+        """Final losses, the held-out student-teacher MSE and the teacher's own spread (from the
+        last step's evaluation: ``fit`` always evaluates it; recomputed after a resume that
+        had no step left)."""
+        spread = self.spread
+        if spread is None:
+            spread = distill_mse(self.model, self.teacher, self.gan_data.val)[1]
         return final(history, *CURVE_KEYS) | {
             "distill_mse_mean_baseline": spread,
             "kd_method": self.config["method"],
