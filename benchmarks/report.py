@@ -26,10 +26,20 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "the portable normal sampler it draws from, against numpy's",
     ),
     "logmel": ("Log-mel front end", "vectorised vs the per-frame loop reference (≥ 5×, ≤ 1e-4)"),
+    "ge2e": (
+        "GE2E speaker encoder",
+        "resemblyzer's GE2E on the ten real VoxCeleb1 clips: speed per second of audio, and "
+        "same- vs different-speaker cosine similarity",
+    ),
     "fitting": ("3DMM landmark fitting vs eos", "Surrey Face Model, one core each"),
     "fit_cli": (
         "Photo to 3D face (`voice2mesh fit`) vs eos",
         "image_0010 with its hand landmarks and the Surrey Face Model, one core each",
+    ),
+    "landmarks": (
+        "Offline landmarks (dlib)",
+        "`DlibBackend`'s HOG and CNN detectors on the reference photos: error against hand "
+        "landmarks, faces found, seconds per photo",
     ),
     "pipeline": (
         "Pipeline stages",
