@@ -2,15 +2,18 @@
 
 Reads:  params ``evaluate``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
         ``intersect.out``, ``features.out``, ``fit3dmm.out``, ``landmarks.out``,
-        ``pretrain_voice.out``, ``supervised.out``, ``teacher.out``, ``gan.out``, ``kd.out``,
-        ``kd.method``; the manifest, features, reference fits, every seed's models and (synthetic
-        world, ``evaluate.truth``) the true shapes; the train- and test-split face crops for the
+        ``pretrain_voice.out``, ``supervised.out``, ``supervised_ge2e.out``, ``ge2e.out``,
+        ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.method``; the manifest, features, GE2E
+        embeddings, reference fits, every seed's models and (synthetic world,
+        ``evaluate.truth``) the true shapes; the train- and test-split face crops for the
         teacher's held-out accuracy. The only stage that reads the test (A–E) identities.
 Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice, the first
         seed's encoder; both fitted on split ``train`` only), teacher_on_photos (the teacher on
         the test speakers' own photos, averaged: the cascade's ceiling), baseline (GAN -> teacher),
-        supervised, unsupervised (= kd_ablation@<kd.method>), kd_ablation@<method> for every KD
-        method; every network row once per seed of ``Params.train_seeds``.
+        supervised, supervised_ge2e (the supervised heads on GE2E embeddings; an utterance
+        embed_ge2e rejected gets the mean face, listed under counts), unsupervised
+        (= kd_ablation@<kd.method>), kd_ablation@<method> for every KD method; every network
+        row once per seed of ``Params.train_seeds``.
 Writes: ``metrics/evaluate.json``: blocks ``vs_reference``, ``vs_truth`` (as predicted),
         ``shape_only``, ``shape_only_vs_truth`` (expression set to zero): row → ``n_seeds`` and
         metric → mean, CI, paired p and Holm-adjusted p against the mean faces and the baseline
@@ -37,6 +40,7 @@ from voice2mesh.config import Params, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
 from voice2mesh.evaluation.blocks import summarise_blocks
+from voice2mesh.evaluation.embedded import EmbeddingLookup, predict_embedded
 from voice2mesh.evaluation.families import too_few_resamples
 from voice2mesh.evaluation.inference import mean_face_rows, predict_batched, teacher_on_photos
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TEACHER_ON_PHOTOS
@@ -86,10 +90,13 @@ def predict(
     genders: dict[str, str],
     device: str,
     bar: Callable[[Iterable, str], Iterable],
+    ge2e: EmbeddingLookup | None = None,
 ) -> tuple[dict[tuple[str, int], tuple], dict, dict[str, str]]:
     """``({(row, seed): (shape, expression)}, gender metrics, draw keys)``: the mean faces
     (seed -1) and every network row and seed. Rows reading the same files are predicted once
-    and share their bootstrap seed draws (``draw_keys``: row -> the first row reading them)."""
+    and share their bootstrap seed draws (``draw_keys``: row -> the first row reading them).
+    Rows on GE2E embeddings read them from ``ge2e`` (default: ``ge2e.out``); an utterance
+    ``embed_ge2e`` rejected gets the mean face."""
     encoder = params.pretrain_voice.model_path(params.train_seeds[0])
     embed = models.get(encoder, ("voice_encoder",), "evaluate").encoder
     means, gender_metrics = mean_face_rows(
@@ -104,7 +111,13 @@ def predict(
     done: dict[tuple, tuple] = {}  # files -> predictions
     files_of: dict[str, tuple] = {}  # row -> the files of each of its seeds
     for row, seed, files in predicting_rows(params):
-        if files not in done:
+        if files not in done and row.voice == "ge2e":
+            ge2e = ge2e or EmbeddingLookup(params.ge2e.out, test.utterances.path.tolist())
+            mean_face = means[MEAN_FACE][0][0]  # (Ks,) the same for every utterance
+            done[files] = predict_embedded(
+                row.load(files, models), ge2e.inputs(), mean_face, device
+            )
+        elif files not in done:
             net, what = row.load(files, models), f"{row.name} seed {seed}"
             progress = lambda it: bar(it, what)  # noqa: B023, E731  (used at once)
             done[files] = predict_batched(net, store, utterances, device, progress)
@@ -132,9 +145,12 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         store.index, identities, fits.references, fits.reference_shape, p.n_utterances
     )
     genders = dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True))
+    ge2e = EmbeddingLookup(params.ge2e.out, test.utterances.path.tolist())
     predictions, gender_metrics, draw_keys = predict(
-        params, models, store, test, genders, device, bar
+        params, models, store, test, genders, device, bar, ge2e
     )
+    for path in ge2e.missing():
+        log.warning("%s: no GE2E embedding (see embed_ge2e's rejects); the mean face", path)
     crops, owners, unreadable = photo_crops(params.landmarks.out, ("test",))
     teacher = models.get(params.teacher.out, ("teacher",), "evaluate")
     predictions[TEACHER_ON_PHOTOS, NO_TRAINING] = teacher_on_photos(teacher, crops, owners, test)
@@ -174,6 +190,7 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         "resamples": p.n_resamples,
         "test_photos": len(crops),
         "unreadable_test_photos": [path for path, _ in unreadable],
+        "ge2e_rejected_test_utterances": ge2e.missing(),  # the mean face in the GE2E row
     }
     first = {n: min(s for m, s in predictions if m == n) for n in names}  # -1 or train_seeds[0]
     with atomic_dir(Path(p.out)) as folder:

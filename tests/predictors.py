@@ -41,8 +41,19 @@ def unsupervised() -> nn.Module:
     return KINDS["unsupervised"].build(UNSUPERVISED_ARCH)
 
 
+def supervised_ge2e() -> nn.Module:
+    """An untrained regressor on GE2E embeddings with the supervised model's statistics."""
+    torch.manual_seed(0)
+    model = KINDS["supervised_ge2e"].build(
+        {"n_shape": 6, "n_expression": 2, "dropout": 0.2, "embedding_dim": 256}
+    )
+    model.set_target_stats(torch.linspace(-1, 1, 8), torch.full((8,), 0.5))
+    return model
+
+
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "supervised": supervised,
+    "supervised_ge2e": supervised_ge2e,
     "unsupervised": unsupervised,
 }
 

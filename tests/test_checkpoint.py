@@ -38,6 +38,7 @@ GAN = {
 ARCH = {
     "voice_encoder": {"n_speakers": 3, "encoder": ENCODER},
     "supervised": {"encoder": ENCODER, "n_shape": 5, "n_expression": 2, "dropout": 0.1},
+    "supervised_ge2e": {"n_shape": 5, "n_expression": 2, "dropout": 0.1, "embedding_dim": 256},
     "teacher": {"arch": "convnet", "widen_factor": 0.25, "widths": [4, 8, 8], "input_size": 48},
     "gan": GAN,
     "unsupervised": {"gan": GAN, "student_width": 0.25, "n_shape": 40, "n_expression": 10},
@@ -82,11 +83,14 @@ def test_bytes_do_not_depend_on_the_file_name(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".a.pt*"))  # no temporary file left behind
 
 
+VOICES = {"logmel": torch.zeros(1, 64, 120), "ge2e": torch.full((1, 256), 0.0625)}
+
+
 def test_a_predictor_predicts_raw_coefficients(tmp_path: Path) -> None:
     for kind in PREDICTING_KINDS:
         save_model(tmp_path / f"{kind}.pt", kind, _model(kind), {}, {})
         model, checkpoint = load_predictor(tmp_path / f"{kind}.pt")
-        shape, expression = model.predict_raw(torch.zeros(1, 64, 120))
+        shape, expression = model.predict_raw(VOICES[KINDS[kind].voice])
         assert shape.shape[0] == 1 and expression.shape[0] == 1 and checkpoint.kind == kind
 
 
@@ -98,7 +102,7 @@ def test_the_wrong_kind_is_named_with_what_was_wanted(tmp_path: Path) -> None:
     message = str(error.value)
     assert "\n" not in message and str(path) in message
     assert "voice encoder (stage pretrain_voice)" in message
-    assert "predict needs a supervised or unsupervised model" in message
+    assert "predict needs a supervised, supervised ge2e or unsupervised model" in message
 
 
 def _noise(seed: int) -> Callable[[bytes], bytes]:

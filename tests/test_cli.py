@@ -281,7 +281,7 @@ def test_row_finds_the_model_params_yaml_names(speech: Path, tmp_path: Path, cap
     code, err = run(
         capsys, "predict", speech, "--row", "baseline", "--params", params, "--out", out
     )
-    assert_one_line_error(code, err, "--row baseline", "supervised, unsupervised")
+    assert_one_line_error(code, err, "--row baseline", "supervised, supervised_ge2e, unsupervised")
 
 
 def test_seed_picks_the_rows_model_of_that_training_seed(

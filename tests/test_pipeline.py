@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from split_reads import Reads, record_reads
 
 from stages import (
+    embed_ge2e,
     evaluate,
     features,
     fit3dmm,
@@ -27,6 +29,7 @@ from stages import (
     teacher_corpus,
     train_gan,
     train_supervised,
+    train_supervised_ge2e,
 )
 from voice2mesh.audio import FeatureStore
 from voice2mesh.config import (
@@ -35,18 +38,21 @@ from voice2mesh.config import (
     FeaturesParams,
     FitParams,
     GanParams,
+    Ge2eParams,
     IntersectParams,
     KdParams,
     LandmarksParams,
     Params,
     PretrainVoiceParams,
     ReportParams,
+    SupervisedGe2eParams,
     SupervisedParams,
     TeacherParams,
 )
 from voice2mesh.data.corpus import read_corpus
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.distill import REGISTRY
+from voice2mesh.encoders import GE2EEncoder
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.synth.spec import SynthParams
 
@@ -82,6 +88,7 @@ def tiny_params(root: Path) -> Params:
         landmarks=LandmarksParams(out=str(root / "landmarks")),
         features=FeaturesParams(out=str(root / "features"), shard_size=16),
         fit3dmm=FitParams(out=str(root / "fits")),
+        ge2e=Ge2eParams(cache=str(root / "cache" / "ge2e.npz"), out=str(root / "ge2e")),
         pretrain_voice=PretrainVoiceParams(
             iterations=4,
             batch_size=4,
@@ -98,6 +105,13 @@ def tiny_params(root: Path) -> Params:
             eval_every=2,
             out=str(root / "models" / "supervised.pt"),
             resume_state=str(root / "models" / "resume" / "train_supervised.pt"),
+        ),
+        supervised_ge2e=SupervisedGe2eParams(
+            iterations=4,
+            batch_size=4,
+            eval_every=2,
+            out=str(root / "models" / "supervised_ge2e"),
+            resume_state=str(root / "models" / "resume" / "train_supervised_ge2e"),
         ),
         teacher=TeacherParams(
             arch="convnet",
@@ -139,12 +153,23 @@ def tiny_params(root: Path) -> Params:
     )
 
 
+def ge2e_stand_in() -> GE2EEncoder:
+    """A seeded random GE2E network: the pipeline runs without the resemblyzer wheel (the
+    pretrained weights are tested in tests/encoders)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        encoder = GE2EEncoder().eval()
+    encoder.key = "test-random-0"
+    return encoder
+
+
 def run_data_stages(params: Params, root: Path, m: Path) -> None:
     synthesize.run(params, root / "world.png", m / "synthesize.json", quiet=True)
     teacher_corpus.run(params, m / "teacher_corpus.json", quiet=True)
     intersect.run(params.intersect, m / "intersect.json")
     landmarks.run(params, m / "landmarks.json", quiet=True)
     features.run(params, m / "features.json", quiet=True)
+    embed_ge2e.run(params, m / "embed_ge2e.json", quiet=True, encoder=ge2e_stand_in())
     fit3dmm.run(params, m / "fit3dmm.json")
     fit3dmm_truth.run(params, m / "fit3dmm_truth.json")
 
@@ -172,6 +197,9 @@ def run_model_stages(params: Params, m: Path) -> Reads:
 def run_training_stages(params: Params, m: Path, plots: Path) -> None:
     pretrain_voice.run(params, m / "pretrain_voice.json", plots / "voice.csv", quiet=True)
     train_supervised.run(params, m / "train_supervised.json", plots / "sup.csv", quiet=True)
+    train_supervised_ge2e.run(
+        params, m / "train_supervised_ge2e.json", plots / "sup_ge2e.csv", quiet=True
+    )
     pretrain_teacher.run(params, m / "pretrain_teacher.json", plots / "teacher.csv", quiet=True)
     train_gan.run(params, m / "train_gan.json", plots / "gan.csv", quiet=True)
     for method in REGISTRY:
@@ -233,6 +261,8 @@ def test_counts_flow_through_the_stages(pipeline):
     utterances = sum(metrics(m, "intersect")["utterances"].values())
     assert metrics(m, "features")["extracted"] == utterances
     assert len(FeatureStore(Path(params.features.out))) == utterances
+    ge2e = metrics(m, "embed_ge2e")
+    assert ge2e["utterances"] == utterances == ge2e["embedded"] + sum(ge2e["rejected"].values())
 
 
 def test_fits_and_references(pipeline):
@@ -294,7 +324,7 @@ def test_every_row_is_evaluated_against_references_and_truth(trained):
     _, m = trained
     result = metrics(m, "evaluate")
     rows = {"mean_face", "gender_mean_face", "teacher_on_photos", "baseline", "supervised"}
-    rows |= {"unsupervised"}
+    rows |= {"supervised_ge2e", "unsupervised"}
     rows |= {f"kd_ablation@{k}" for k in REGISTRY}
     for kind in ("vs_reference", "vs_truth"):
         assert set(result[kind]) == rows
@@ -302,6 +332,8 @@ def test_every_row_is_evaluated_against_references_and_truth(trained):
         assert are["ci_low"] <= are["mean"] <= are["ci_high"]
         assert 0.0 <= are["p_vs_baseline"] <= 1.0
     assert 0.0 <= result["gender_from_voice"]["accuracy"] <= 1.0
+    assert result["counts"]["rows"] == len(rows)
+    assert result["counts"]["ge2e_rejected_test_utterances"] == []
     for method in REGISTRY:
         kd = metrics(m / "kd_ablation", method)
         assert kd["n_seeds"] == 2 and kd["seeds"]["0"]["kd_method"] == method

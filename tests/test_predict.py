@@ -17,8 +17,19 @@ from voice2mesh.audio import AudioError
 from voice2mesh.audio.features import utterance_features
 from voice2mesh.checkpoint import CheckpointError
 from voice2mesh.cli import main
+from voice2mesh.config import Ge2eParams
+from voice2mesh.encoders import EncoderUnavailable, embed_files, load_ge2e
+from voice2mesh.models.registry import KINDS
 from voice2mesh.predict import PredictError, predict_face, preview, voice_features
 from voice2mesh.render import load_mesh
+
+
+def ge2e_or_skip():
+    """The pretrained GE2E encoder; skips the test when the resemblyzer wheel is missing."""
+    try:
+        return load_ge2e()
+    except EncoderUnavailable as error:
+        pytest.skip(f"GE2E weights not installed: {error}")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +63,8 @@ def test_predict_writes_a_mesh_and_preview_for_a_real_voice(
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))
 def test_every_predicting_kind_gives_a_finite_face(kind: str, voice: Path, tmp_path: Path) -> None:
+    if KINDS[kind].voice == "ge2e":
+        ge2e_or_skip()
     result = predict_face(voice, save_predictor(tmp_path / f"{kind}.pt", kind))
     assert result.shape.shape == (FACE_MODEL["n_shape"],)
     assert result.expression.shape == (FACE_MODEL["n_expression"],)
@@ -145,3 +158,35 @@ def test_doubtful_audio_gives_a_face_with_warnings(
     sf.write(tone, 0.3 * np.sin(2 * np.pi * 220 * np.arange(3 * rate) / rate), rate)
     result = predict_face(tone, checkpoint)
     assert "not_speech" in result.warnings and "tonal" in result.warnings["not_speech"]
+
+
+def test_a_ge2e_row_embeds_the_recording_as_embed_ge2e_does(voice: Path, tmp_path: Path) -> None:
+    """``--row supervised_ge2e``: the recording's GE2E embedding, the one the stage stores."""
+    encoder = ge2e_or_skip()
+    pinned = {"weights_sha256": Ge2eParams().weights_sha256}
+    model_file = tmp_path / "ge2e" / "seed_0.pt"
+    model_file.parent.mkdir()
+    save_predictor(model_file, "supervised_ge2e", params={"face_model": FACE_MODEL, "ge2e": pinned})
+    params = tmp_path / "params.yaml"
+    params.write_text(f"supervised_ge2e:\n  out: {model_file.parent}\n")
+    out = tmp_path / "face.obj"
+    argv = ["predict", str(voice), "--row", "supervised_ge2e", "--params", str(params)]
+    assert main([*argv, "--out", str(out)]) == 0 and out.is_file()
+    result = predict_face(voice, model_file)
+    vector = torch.from_numpy(embed_files([voice], encoder).vectors)  # (1, 256)
+    with torch.no_grad():
+        expected = BUILDERS["supervised_ge2e"]().eval().predict_raw(vector)[0][0].numpy()
+    np.testing.assert_allclose(result.shape, expected, atol=1e-5)
+    assert result.speech_s > 3.0 and result.warnings == {}
+
+
+def test_a_ge2e_model_refuses_fbank_frames_and_other_weights(voice: Path, tmp_path: Path) -> None:
+    fbank = tmp_path / "utterance.npy"
+    np.save(fbank, np.zeros((300, 64), np.float32))
+    model_file = save_predictor(tmp_path / "g.pt", "supervised_ge2e")
+    with pytest.raises(PredictError, match=r"a GE2E model embeds the waveform; .*utterance\.npy"):
+        predict_face(fbank, model_file)
+    other = {"face_model": FACE_MODEL, "ge2e": {"weights_sha256": "0" * 64}}
+    model_file = save_predictor(tmp_path / "other.pt", "supervised_ge2e", params=other)
+    with pytest.raises(PredictError, match=r"other\.pt needs the GE2E weights it was trained on"):
+        predict_face(voice, model_file)

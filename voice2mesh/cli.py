@@ -6,6 +6,7 @@ voice2mesh synth preview --root data/synthetic --out world.png
 voice2mesh predict VOICE.wav --model models/supervised/seed_0.pt --out face.obj --png face.png
 voice2mesh predict VOICE.wav --row unsupervised --out face.obj   # the model params.yaml names
 voice2mesh predict VOICE.wav --row unsupervised --seed 1 --out face.obj  # another training seed
+voice2mesh predict VOICE.wav --row supervised_ge2e --out face.obj  # on the GE2E embedding
 voice2mesh predict UTTERANCE.npy --model models/supervised/seed_0.pt --out face.obj  # fbank
 voice2mesh detect PHOTO.jpg --out face.pts   # face.pts, face_1.pts, ...: every face, largest first
 voice2mesh fit PHOTO.jpg --model sfm --path sfm_shape_3448.npz --out face.obj --png fit.png
@@ -260,13 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "voice", type=Path, help="a recording (16 kHz wav; others resampled) or (T, 64) fbank .npy"
     )
-    model_help = "a supervised (train_supervised) or unsupervised (kd_ablation) model"
+    model_help = "a supervised (train_supervised, train_supervised_ge2e) or unsupervised model"
     which = predict.add_mutually_exclusive_group()
     which.add_argument("--model", type=Path, default=None, help=f"{model_help} file")
     which.add_argument(
         "--row",
         default=None,
-        help="an evaluation row's model instead, e.g. unsupervised (default: supervised)",
+        help="an evaluation row's model instead, e.g. unsupervised or supervised_ge2e "
+        "(default: supervised)",
     )
     predict.add_argument(
         "--seed",

@@ -4,6 +4,7 @@
     samples = read_wav(wav)                    # bounded, with truncation/clipping reported
     features = speech_features(samples)        # VAD + Wen et al.'s log-mel, as the features stage
     features = read_fbank(npy).features        # or the Voxceleb-3D release's (T, 64) fbank .npy
+    x = embed_utterance(ge2e, partials)        # or, for a supervised_ge2e model, its GE2E vector
     shape, expression = model.predict_raw(x)
     vertices = face_model.reconstruct(shape, expression)
 
@@ -17,7 +18,6 @@ vertices are refused, never written.
 
 from __future__ import annotations
 
-import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,27 +25,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voice2mesh.audio.features import speech_features
-from voice2mesh.audio.io import CLIP_WARN_FRACTION, MAX_SECONDS, AudioError, read_wav
+from voice2mesh.audio.io import MAX_SECONDS
 from voice2mesh.audio.logmel import repeat_to
-from voice2mesh.audio.speechlike import not_speech_reasons
 from voice2mesh.checkpoint import Checkpoint, load_predictor
 from voice2mesh.config import FaceModelParams
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.facemodel.model import MorphableModel
-from voice2mesh.release.fbank import read_fbank
+from voice2mesh.models.registry import KINDS
+from voice2mesh.predict_inputs import (
+    PredictError,
+    audio_warnings,
+    fbank_features,
+    ge2e_input,
+    voice_features,
+)
 from voice2mesh.render import fit_pose, render
 from voice2mesh.render.draw import image_grid
 from voice2mesh.train.voice_data import MIN_FRAMES
 
-SAMPLE_RATE = 16000
+__all__ = [
+    "PredictError",
+    "Prediction",
+    "audio_warnings",
+    "fbank_features",
+    "ge2e_input",
+    "predict_face",
+    "preview",
+    "voice_features",
+]
+
 MAX_SIGMAS = 100.0  # |coefficient| / prior std beyond which a prediction is no face (see below)
 VIEWS = (("front", 0.0), ("three-quarter", 40.0), ("profile", 90.0))
-log = logging.getLogger(__name__)
-
-
-class PredictError(ValueError):
-    """A face that cannot be predicted or trusted; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -101,96 +111,6 @@ def load_face_model(checkpoint: Checkpoint) -> MorphableModel:
         ) from err
 
 
-def audio_warnings(wav: Path | str, samples: np.ndarray, info: dict) -> dict[str, str]:
-    """What is doubtful about a recording ``read_wav`` accepted: ``{code: message}``.
-
-    Codes: ``truncated``, ``clipped`` (over ``CLIP_WARN_FRACTION`` of the samples at full
-    scale), ``not_speech`` (``audio.speechlike``; the message lists its reason codes).
-
-    Args:
-        wav: the file, for the messages.
-        samples: (L,) int16 at 16 kHz, as ``read_wav`` returned them.
-        info: ``read_wav``'s info.
-    """
-    found = {}
-    if info["truncated"]:
-        found["truncated"] = (
-            f"{wav}: truncated: the header declares {info['declared_duration_s']:.2f} s but the "
-            f"file holds {info['duration_s']:.2f} s; only that part is used"
-        )
-    if info["clipped_fraction"] > CLIP_WARN_FRACTION:
-        over = f", peaks at {info['peak']:.2g}× full scale" if info["peak"] > 1.0 else ""
-        found["clipped"] = (
-            f"{wav}: clipped: {info['clipped_fraction']:.1%} of the samples are at or beyond "
-            f"full scale{over}; the face may be off: record at a lower level"
-        )
-    reasons = not_speech_reasons(samples, SAMPLE_RATE)
-    if reasons:
-        why = "; ".join(f"{code}: {message}" for code, message in reasons.items())
-        found["not_speech"] = (
-            f"{wav}: does not look like speech ({why}); "
-            "the face will be meaningless unless this is a voice"
-        )
-    return found
-
-
-def voice_features(
-    wav: Path | str, min_speech_s: float = 0.5, max_seconds: float = MAX_SECONDS
-) -> tuple[np.ndarray, float, dict[str, str]]:
-    """The normalised log-mel the models were trained on, and warnings about the recording.
-
-    The same front end as the ``features`` stage (``audio.features.utterance_features``), with
-    the samples kept for ``audio_warnings``.
-
-    Returns:
-        ``(features, speech_s, warnings)``: (T, 64) float32, seconds of speech after VAD, and
-        ``audio_warnings`` (logged here, but for ``truncated``: ``read_wav`` logged it).
-
-    Raises:
-        AudioError: unreadable, empty, silent, bad sample rate, over ``max_seconds``, or under
-            ``min_speech_s`` of speech.
-    """
-    samples, info = read_wav(wav, SAMPLE_RATE, max_seconds)  # (L,) int16
-    warnings = audio_warnings(wav, samples, info)
-    for code, message in warnings.items():
-        if code != "truncated":
-            log.warning("%s", message)
-    features, speech_s = speech_features(samples, wav, min_speech_s)
-    return features, speech_s, warnings
-
-
-def fbank_features(
-    npy: Path | str, min_speech_s: float = 0.5
-) -> tuple[np.ndarray, float, dict[str, str]]:
-    """The features of an fbank ``.npy`` (the release's, or any (T, 64) float array), as
-    ``voice_features`` returns a wav's.
-
-    The release normalises per bin as the ``features`` stage does and repeats short utterances
-    to 1000 frames as ``predict_face`` does (``release.fbank``), so the frames go to the encoder
-    unchanged (one period of a repeated file, repeated again: the same 1000 frames). Frames that
-    are not normalised per bin give a face with a ``not_normalised`` warning.
-
-    Raises:
-        ReleaseFileError: unreadable, not (T, 64) floats, empty or non-finite.
-        AudioError: under ``min_speech_s`` seconds of frames (100 per second).
-    """
-    fbank = read_fbank(npy)  # (T, 64)
-    warnings = {}
-    if fbank.problem:
-        warnings["not_normalised"] = (
-            f"{npy}: {fbank.problem}; the face will be meaningless unless the frames are "
-            "normalised per bin as the models were trained"
-        )
-        log.warning("%s", warnings["not_normalised"])
-    if fbank.speech_s < min_speech_s:
-        raise AudioError(
-            npy,
-            f"{fbank.speech_s:.2f} s of frames, under the {min_speech_s:g} s required",
-            "too_little_speech",
-        )
-    return fbank.features, fbank.speech_s, warnings
-
-
 def _check_finite(values: np.ndarray, what: str, where: Path, wav: Path | str) -> None:
     """Refuse NaN or infinity in ``values`` (a model that diverged for this input)."""
     if not np.isfinite(values).all():
@@ -227,23 +147,27 @@ def predict_face(
 ) -> Prediction:
     """Predict the face of the speaker of ``wav`` with a supervised or unsupervised checkpoint.
 
-    ``wav`` is a recording, or an fbank ``.npy`` (``fbank_features``). The model and its face
-    model are loaded first, so a wrong file fails before the audio is read.
+    ``wav`` is a recording, or an fbank ``.npy`` (``fbank_features``; not for a GE2E model,
+    which embeds the recording: ``ge2e_input``). The model and its face model are loaded first,
+    so a wrong file fails before the audio is read.
 
     Raises:
         CheckpointError: missing, unreadable, wrong-kind or damaged checkpoint.
         PredictError: no or unloadable face model; non-finite or implausible (over
             ``MAX_SIGMAS``) coefficients, or non-finite vertices.
-        AudioError: as ``voice_features`` or ``fbank_features``.
+        AudioError: as ``voice_features``, ``fbank_features`` or ``ge2e_input``.
         ReleaseFileError: as ``fbank_features``.
     """
     net, stored = load_predictor(checkpoint, device)
     model = load_face_model(stored)
-    if Path(wav).suffix.lower() == ".npy":
-        features, speech_s, warnings = fbank_features(wav, min_speech_s)  # (T, 64)
+    if KINDS[stored.kind].voice == "ge2e":
+        x, speech_s, warnings = ge2e_input(wav, stored, device, min_speech_s, max_seconds)
     else:
-        features, speech_s, warnings = voice_features(wav, min_speech_s, max_seconds)
-    x = torch.from_numpy(repeat_to(features, MIN_FRAMES).T.copy())[None].to(device)  # (1,64,T)
+        if Path(wav).suffix.lower() == ".npy":
+            features, speech_s, warnings = fbank_features(wav, min_speech_s)  # (T, 64)
+        else:
+            features, speech_s, warnings = voice_features(wav, min_speech_s, max_seconds)
+        x = torch.from_numpy(repeat_to(features, MIN_FRAMES).T.copy())[None].to(device)
     shape, expression = (t[0].cpu().numpy().astype(np.float64) for t in net.predict_raw(x))
     _check_finite(
         np.concatenate([shape, expression]), "the predicted coefficients", stored.path, wav

@@ -122,6 +122,16 @@ def test_resolve_device_on_cpu_machine():
         ({"evaluate": {"confidence": 1.0}}, r"evaluate\.confidence = 1\.0; allowed: > 0 and < 1"),
         ({"features": {"max_reject_fraction": 1.5}}, r"features\.max_reject_fraction = 1\.5"),
         ({"gan": {"lr": float("nan")}}, r"gan\.lr = nan; allowed: > 0"),
+        ({"ge2e": {"min_speech_s": -1}}, r"ge2e\.min_speech_s = -1\.0; allowed: >= 0"),
+        (
+            {"ge2e": {"weights_sha256": "39373B86"}},
+            r"ge2e\.weights_sha256 = '39373B86'; allowed: a sha256 as 64 lowercase hex digits",
+        ),
+        ({"supervised_ge2e": {"lr": 0}}, r"supervised_ge2e\.lr = 0\.0; allowed: > 0"),
+        (
+            {"supervised_ge2e": {"dropout": 1}},
+            r"supervised_ge2e\.dropout = 1\.0; allowed: >= 0 and < 1",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_range(data, message):
@@ -147,8 +157,10 @@ def test_every_trainer_knob_is_in_the_repository_params_file():
 
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = load_params(ROOT / "params.yaml")
-    for section in ("pretrain_voice", "supervised", "teacher", "gan", "kd"):
+    for section in ("pretrain_voice", "supervised", "supervised_ge2e", "teacher", "gan", "kd"):
         assert set(data[section]) == set(as_dict(getattr(params, section))), section
+    assert set(data["ge2e"]) == set(as_dict(params.ge2e))
+    assert params.ge2e == params_from_dict({}).ge2e  # the pin in params.yaml is the default
 
 
 def test_train_seeds_run_from_seed_for_n_seeds():
@@ -168,6 +180,10 @@ def test_seeded_sections_write_one_file_per_seed_in_their_folders():
     assert params.supervised.state_path(1) == Path("models/resume/train_supervised/seed_1.pt")
     assert params.gan.model_path(2) == Path("models/gan_baseline/seed_2.pt")
     assert params.gan.state_path(2) == Path("models/resume/train_gan/seed_2.pt")
+    assert params.supervised_ge2e.model_path(1) == Path("models/supervised_ge2e/seed_1.pt")
+    assert params.supervised_ge2e.state_path(0) == Path(
+        "models/resume/train_supervised_ge2e/seed_0.pt"
+    )
     assert params.kd.model_path("rkd", 1) == Path("m/kd/rkd/seed_1.pt")
     assert params.kd.model_folder("rkd") == Path("m/kd/rkd")
     assert params.kd.state_path("rkd", 1) == Path("models/resume/kd_ablation/rkd/seed_1.pt")

@@ -18,6 +18,7 @@ from ge2e_voices import voice, write_voice
 
 from voice2mesh.audio.io import read_wav
 from voice2mesh.encoders import EmbeddingCache, GE2EEncoder, embed_files, utterance_key
+from voice2mesh.encoders.cache import write_npz
 from voice2mesh.encoders.embeddings import BATCH, embed_partials
 from voice2mesh.encoders.ge2e import EncoderUnavailable, load_ge2e
 
@@ -88,12 +89,32 @@ def test_cache_invalidation(net, wavs, tmp_path, caplog) -> None:
     torch.manual_seed(1)
     retrained = GE2EEncoder().eval()
     retrained.key = "test-random-1"
-    with caplog.at_level(logging.INFO, logger="voice2mesh.encoders.embeddings"):
+    with caplog.at_level(logging.INFO, logger="voice2mesh.encoders.cache"):
         assert len(EmbeddingCache(path, retrained.key)) == 0
     assert "written for test-random-0" in caplog.text
     fresh = embed_files(wavs, retrained, cache=EmbeddingCache(path, retrained.key))
     assert fresh.n_cached == 0 and len(EmbeddingCache(path, retrained.key)) == 4
     assert not np.allclose(fresh.vectors, changed.vectors)
+
+
+def test_a_cache_without_seconds_of_speech_is_recomputed(net, wavs, tmp_path, caplog) -> None:
+    """Hits are held to min_speech_s with the stored seconds: a cache lacking them is stale."""
+    path = tmp_path / "ge2e.npz"
+    embed_files(wavs[:2], net, cache=EmbeddingCache(path, net.key))
+    with np.load(path) as data:
+        old = {name: data[name] for name in data.files if name != "speech_s"}
+    write_npz(path, old)
+    with caplog.at_level(logging.INFO, logger="voice2mesh.encoders.cache"):
+        assert len(EmbeddingCache(path, net.key)) == 0
+    assert "holds no seconds of speech" in caplog.text
+    again = embed_files(wavs[:2], net, cache=EmbeddingCache(path, net.key))
+    assert again.n_cached == 0 and not again.rejects
+    cached = embed_files(wavs[:2], net, cache=EmbeddingCache(path, net.key), min_speech_s=2.5)
+    cold = embed_files(wavs[:2], net, min_speech_s=2.5)
+    assert cached.n_cached == 1 and [r.code for r in cached.rejects] == ["too_little_speech"]
+    assert [r.path for r in cached.rejects] == [r.path for r in cold.rejects] == [str(wavs[0])]
+    assert cached.utterance_speech_s == cold.utterance_speech_s
+    np.testing.assert_array_equal(cached.vectors, cold.vectors)
 
 
 def test_damaged_cache_is_recomputed(net, wavs, tmp_path, caplog) -> None:

@@ -28,6 +28,7 @@ def test_rows_are_unique_and_in_table_order():
         "teacher_on_photos",
         "baseline",
         "supervised",
+        "supervised_ge2e",
         "unsupervised",
     )
     assert tuple(f"kd_ablation@{m}" for m in KD_METHODS) == KD_ROWS
@@ -53,6 +54,7 @@ def test_every_predicting_row_comes_once_per_training_seed_with_that_seeds_files
     assert [(r.name, seed) for r, seed, _ in triples] == [(n, s) for n in names for s in (7, 8)]
     files = {(r.name, seed): f for r, seed, f in triples}
     assert files["supervised", 8] == (Path("models/supervised/seed_8.pt"),)
+    assert files["supervised_ge2e", 7] == (Path("models/supervised_ge2e/seed_7.pt"),)
     assert files["baseline", 7] == (
         Path("models/gan_baseline/seed_7.pt"),
         Path("models/teacher.pt"),
@@ -91,8 +93,19 @@ def test_model_file_picks_a_seed_and_lists_the_trained_ones(tmp_path: Path):
         model_file(params, "unsupervised", 4)
     with pytest.raises(ValueError, match=r"seed 9 is not trained; the seeds are 3, 4, 5"):
         model_file(params, "unsupervised", 9)
-    with pytest.raises(ValueError, match="choose one of supervised, unsupervised"):
+    with pytest.raises(ValueError, match="choose one of supervised, supervised_ge2e, unsupervised"):
         model_file(params, "baseline")
+
+
+def test_only_the_ge2e_row_reads_embeddings_and_its_model_reads_them_too():
+    """evaluate feeds a row what its model's kind reads: log-mel or GE2E embeddings."""
+    from voice2mesh.models.registry import KINDS
+
+    assert {r.name for r in ROWS if r.voice == "ge2e"} == {"supervised_ge2e"}
+    kinds = {"supervised": "supervised", "supervised_ge2e": "supervised_ge2e"}
+    for name, kind in kinds.items():
+        assert row(name).voice == KINDS[kind].voice
+    assert row("supervised_ge2e").stage(Params()) == "train_supervised_ge2e"
 
 
 def test_unknown_rows_are_named():

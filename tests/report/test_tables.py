@@ -101,7 +101,7 @@ def test_every_table_with_the_paper_layout():
         assert "### Tables 1-4, shape only" in part
     columns = (
         "| Metric | Mean face | Gender mean face | Teacher on photos | Baseline | Supervised "
-        "| Unsupervised |"
+        "| Supervised (GE2E) | Unsupervised |"
     )
     assert columns + " Paper: Baseline | Paper: Supervised | Paper: Unsupervised |" in ref
     assert columns + "\n" in truth and "Paper:" not in truth  # paper numbers: reference only
@@ -135,11 +135,11 @@ def test_seeds_are_shown_per_row():
     table1 = section(text, "### Table 1.")
     # mean faces: no training; teacher on photos, baseline and unsupervised absent; the paper:
     # one model per row
-    assert cells(table1, "Seeds")[1:] == ["none", "none", "—", "—", "3", "—", "1", "1", "1"]
+    assert cells(table1, "Seeds")[1:] == ["none", "none", "—", "—", "3", "—", "—", "1", "1", "1"]
     table5 = section(text, "### Table 5.")
     assert cells(table5, "RKD")[1] == "3" and cells(table5, "Attention")[1] == "—"
     shape = section(text, "### Tables 1-4, shape only")
-    assert cells(shape, "Seeds")[1:] == ["none", "none", "—", "—", "3", "—"]
+    assert cells(shape, "Seeds")[1:] == ["none", "none", "—", "—", "3", "—", "—"]
 
 
 def test_p_values_come_with_holm_and_their_family():
@@ -200,7 +200,8 @@ def test_missing_rows_are_dashes_with_a_footnote():
     er = cells(table1, "ER")
     assert er[3] == er[4] == er[6] == "—"  # teacher on photos, baseline, unsupervised
     assert er[5].startswith("0.")  # supervised is there
-    assert "—: not in metrics/evaluate.json: Teacher on photos, Baseline, Unsupervised." in table1
+    missing = "Teacher on photos, Baseline, Supervised (GE2E), Unsupervised."
+    assert f"—: not in metrics/evaluate.json: {missing}" in table1
     table5 = section(text, "### Table 5.")
     assert cells(table5, "RKD")[2] == "0.0234 [0.0214, 0.0264]"  # row 3, ARE = metric 4
     assert "not in metrics/evaluate.json: KD, Attention, SP, Correlation, CRD, VID, PKT." in table5
@@ -217,9 +218,9 @@ def test_percent_change_by_hand_and_what_it_compares():
     table1 = section(text, "### Table 1.")
     vs_base = cells(table1, "Mean: % vs baseline")
     # columns: label, mean face, gender mean face, teacher on photos, baseline, supervised,
-    # unsupervised, paper x3
-    assert vs_base[1:7] == ["—", "-16.7 %", "—", "—", "-15.0 %", "—"]
-    assert vs_base[8:10] == ["-18.9 %", "-15.9 %"]  # the paper: 0.0245 and 0.0254 vs 0.0302
+    # supervised (GE2E), unsupervised, paper x3
+    assert vs_base[1:8] == ["—", "-16.7 %", "—", "—", "-15.0 %", "—", "—"]
+    assert vs_base[9:11] == ["-18.9 %", "-15.9 %"]  # the paper: 0.0245 and 0.0254 vs 0.0302
     vs_gender = cells(table1, "Mean: % vs gender")
     assert vs_gender[4:6] == ["+20.0 %", "+2.0 %"]
     note = text[text.index("How to read these tables") :]

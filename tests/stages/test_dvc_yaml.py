@@ -55,6 +55,7 @@ def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
     for name, section in [
         ("pretrain_voice", "pretrain_voice"),
         ("train_supervised", "supervised"),
+        ("train_supervised_ge2e", "supervised_ge2e"),
         ("pretrain_teacher", "teacher"),
         ("train_gan", "gan"),
     ]:
@@ -68,6 +69,7 @@ def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
 SEEDED = {  # stage -> its model folder out (seed_<k>.pt for every seed k of Params.train_seeds)
     "pretrain_voice": "${pretrain_voice.out}",
     "train_supervised": "${supervised.out}",
+    "train_supervised_ge2e": "${supervised_ge2e.out}",
     "train_gan": "${gan.out}",
     "kd_ablation": "${kd.out}/${item}",
 }
@@ -94,3 +96,16 @@ def test_the_teacher_learns_on_the_teacher_corpus_stages_output() -> None:
     assert {"seed", "teacher_corpus"} <= set(stages["teacher_corpus"]["params"])
     assert "${teacher_corpus.root}" in stages["pretrain_teacher"]["deps"]
     assert "teacher_corpus.root" in stages["pretrain_teacher"]["params"]
+
+
+def test_the_ge2e_row_is_chained_by_path_and_keeps_its_cache() -> None:
+    """features -> embed_ge2e -> train_supervised_ge2e -> evaluate, each folder a dep of the
+    next; the embedding cache survives `dvc repro` (only new or changed files are embedded)."""
+    stages = _pipeline()["stages"]
+    embed, train = stages["embed_ge2e"], stages["train_supervised_ge2e"]
+    assert "${features.out}" in embed["deps"] and {"features.out", "ge2e"} <= set(embed["params"])
+    assert {"${ge2e.cache}": {"persist": True, "cache": False}} in embed["outs"]
+    assert "${ge2e.out}" in embed["outs"]
+    assert "${ge2e.out}" in train["deps"] and "ge2e" in train["params"]
+    assert {"${ge2e.out}", "${supervised_ge2e.out}"} <= set(stages["evaluate"]["deps"])
+    assert {"ge2e.out", "supervised_ge2e.out"} <= set(stages["evaluate"]["params"])

@@ -23,6 +23,7 @@ from stages import (
     pretrain_voice,
     train_gan,
     train_supervised,
+    train_supervised_ge2e,
 )
 from voice2mesh.checkpoint import read_model
 from voice2mesh.config import (
@@ -39,7 +40,7 @@ def tiny_params(root: Path) -> Params:
     params = pipeline_params(root)
     small = {
         name: replace(getattr(params, name), **SMALL)
-        for name in ("pretrain_voice", "supervised", "teacher", "gan", "kd")
+        for name in ("pretrain_voice", "supervised", "supervised_ge2e", "teacher", "gan", "kd")
     }
     return replace(params, seed=SEEDS[0], n_seeds=len(SEEDS), **small)
 
@@ -51,6 +52,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Params, Path]:
     run_data_stages(params, root, m)
     pretrain_voice.run(params, m / "pretrain_voice.json", m / "pretrain_voice.csv", quiet=True)
     train_supervised.run(params, m / "train_supervised.json", m / "sup.csv", quiet=True)
+    sup_ge2e = (m / "train_supervised_ge2e.json", m / "sup_ge2e.csv")
+    train_supervised_ge2e.run(params, *sup_ge2e, quiet=True)
     pretrain_teacher.run(params, m / "pretrain_teacher.json", m / "teacher.csv", quiet=True)
     train_gan.run(params, m / "train_gan.json", m / "train_gan.csv", quiet=True)
     kd_ablation.run(params, METHOD, True, m / "kd", m / "kd_plots")
@@ -61,6 +64,7 @@ def _folders(params: Params) -> dict[str, Path]:
     return {
         "pretrain_voice": Path(params.pretrain_voice.out),
         "train_supervised": Path(params.supervised.out),
+        "train_supervised_ge2e": Path(params.supervised_ge2e.out),
         "train_gan": Path(params.gan.out),
         "kd_ablation": params.kd.model_folder(METHOD),
     }
@@ -106,6 +110,7 @@ def test_seed_k_of_a_stage_builds_on_seed_k_of_the_stages_before(trained) -> Non
     [
         ("pretrain_voice.json", "pretrain_voice.csv", "final_loss"),
         ("train_supervised.json", "sup.csv", "final_loss"),
+        ("train_supervised_ge2e.json", "sup_ge2e.csv", "final_loss"),
         ("train_gan.json", "train_gan.csv", "d_loss"),
         (f"kd/{METHOD}.json", f"kd_plots/{METHOD}.csv", "joint_loss"),
     ],

@@ -24,6 +24,7 @@ from voice2mesh.config.data import (
     FaceModelParams,
     FeaturesParams,
     FitParams,
+    Ge2eParams,
     IntersectParams,
     LandmarksParams,
     ReportParams,
@@ -43,6 +44,7 @@ from voice2mesh.config.training import (
     GanParams,
     KdParams,
     PretrainVoiceParams,
+    SupervisedGe2eParams,
     SupervisedParams,
     TeacherParams,
 )
@@ -58,12 +60,14 @@ __all__ = [
     "FeaturesParams",
     "FitParams",
     "GanParams",
+    "Ge2eParams",
     "IntersectParams",
     "KdParams",
     "LandmarksParams",
     "Params",
     "PretrainVoiceParams",
     "ReportParams",
+    "SupervisedGe2eParams",
     "SupervisedParams",
     "SynthParams",
     "TeacherParams",
@@ -92,8 +96,10 @@ class Params(Section):
     landmarks: LandmarksParams = field(default_factory=LandmarksParams)
     features: FeaturesParams = field(default_factory=FeaturesParams)
     fit3dmm: FitParams = field(default_factory=FitParams)
+    ge2e: Ge2eParams = field(default_factory=Ge2eParams)
     pretrain_voice: PretrainVoiceParams = field(default_factory=PretrainVoiceParams)
     supervised: SupervisedParams = field(default_factory=SupervisedParams)
+    supervised_ge2e: SupervisedGe2eParams = field(default_factory=SupervisedGe2eParams)
     teacher: TeacherParams = field(default_factory=TeacherParams)
     gan: GanParams = field(default_factory=GanParams)
     kd: KdParams = field(default_factory=KdParams)

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from voice2mesh.config.schema import Count, Positive, Probability, Range, Section, Steps
+from voice2mesh.config.schema import (
+    Count,
+    Pattern,
+    Positive,
+    Probability,
+    Range,
+    Section,
+    Steps,
+)
+
+# resemblyzer 0.1.4's resemblyzer/pretrained.pt (the wheel's RECORD holds the same hash)
+GE2E_WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+Sha256 = Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 as 64 lowercase hex digits")]
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,20 @@ class FeaturesParams(Section):
     min_speech_s: Annotated[float, Range(0)] = 0.5  # utterances with less speech are rejected
     max_reject_fraction: Probability = 0.5  # fail the stage when more utterances are rejected
     out: str = "data/features"
+
+
+@dataclass(frozen=True)
+class Ge2eParams(Section):
+    """GE2E speaker embeddings (resemblyzer's pretrained weights) of every utterance the
+    ``features`` stage stored (stage ``embed_ge2e``)."""
+
+    # seconds left after GE2E's own silence trimming (webrtcvad mode 3); fewer are rejected
+    min_speech_s: Annotated[float, Range(0)] = 0.5
+    max_reject_fraction: Probability = 0.5  # fail the stage when more utterances are rejected
+    weights_sha256: Sha256 = GE2E_WEIGHTS_SHA256  # the installed weights must have this hash
+    cache: str = "data/cache/ge2e.npz"  # embeddings by file hash, kept across `dvc repro`
+    workers: Count = 2  # processes; the output does not depend on it
+    out: str = "data/embeddings/ge2e"
 
 
 @dataclass(frozen=True)

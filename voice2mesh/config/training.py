@@ -93,6 +93,22 @@ class SupervisedParams(Seeded, Section):
 
 
 @dataclass(frozen=True)
+class SupervisedGe2eParams(Seeded, Section):
+    """The supervised regressor on GE2E speaker embeddings (``train_supervised_ge2e``): the
+    same targets, normalisation and validation as ``supervised``, a dropout and two linear heads
+    on the 256-d embedding of each whole utterance (stage ``embed_ge2e``)."""
+
+    iterations: Count = 1500  # optimizer steps (chosen on the val split: docs/networks.md)
+    batch_size: Count = 32  # utterances per step
+    lr: Positive = 1e-3  # Adam
+    dropout: Annotated[float, Range(0, 1, open_high=True)] = 0.2  # on the embedding
+    eval_every: Steps = 250  # steps between held-out validation-MSE evaluations
+    resume: bool = False
+    out: str = "models/supervised_ge2e"  # <out>/seed_<seed>.pt
+    resume_state: str = "models/resume/train_supervised_ge2e"  # <resume_state>/seed_<seed>.pt
+
+
+@dataclass(frozen=True)
 class TeacherParams(Section):
     """The image -> 3DMM teacher (stage ``pretrain_teacher``).
 

@@ -13,17 +13,14 @@ A file that gives no embedding is listed in ``Embedded.rejects`` with a reason c
 ``features`` stage lists its rejects): ``read_wav``'s codes, ``too_little_speech`` when the
 silence trimming keeps less than ``min_speech_s``, or ``error``.
 
-Cache file (``.npz``, uncompressed, fixed member timestamps, rows sorted by key, so equal
-contents give equal bytes): ``encoder`` () str, the encoder's key and front end; ``keys`` (N,)
-str, the sha256 of each utterance file's bytes; ``vectors`` (N, 256) float32. A cache written
-for another encoder or front end is ignored and replaced on the next save.
+The cache (``encoders.cache.EmbeddingCache``) is looked up by the sha256 of each file's bytes;
+it keeps each utterance's seconds of speech too, so a cached utterance is rejected under
+``min_speech_s`` exactly as a computed one: the result never depends on what was cached.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +29,13 @@ import numpy as np
 import torch
 
 from voice2mesh.audio.io import AudioError, read_wav
+from voice2mesh.encoders.cache import EmbeddingCache
 from voice2mesh.encoders.ge2e import EMBEDDING_DIM, GE2EEncoder
-from voice2mesh.encoders.ge2e_audio import FRONT_END, SAMPLE_RATE, partials, preprocess
-from voice2mesh.io import atomic_path
+from voice2mesh.encoders.ge2e_audio import SAMPLE_RATE, partials, preprocess
 
 BATCH = 8  # partials per forward pass (fixed: results must not depend on batching; on a CPU
 # 8 rows run as fast per row as 64, and padding wastes at most 7)
 FLUSH = 16 * BATCH  # partials gathered before a run of forward passes (only the last is padded)
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: deterministic cache bytes
-
-log = logging.getLogger(__name__)
 
 
 def utterance_key(path: Path | str) -> str:
@@ -60,67 +54,6 @@ def utterance_key(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-class EmbeddingCache:
-    """Embeddings by utterance key for one encoder, kept in one ``.npz`` (module docstring).
-
-    Args:
-        path: the cache file; need not exist.
-        encoder_key: ``GE2EEncoder.key``; combined with ``ge2e_audio.FRONT_END``.
-    """
-
-    def __init__(self, path: Path | str, encoder_key: str) -> None:
-        if not encoder_key:
-            raise ValueError("an encoder without a key (no pretrained weights) cannot be cached")
-        self.path = Path(path)
-        self.encoder = f"{encoder_key}/{FRONT_END}"
-        self._vectors: dict[str, np.ndarray] = {}
-        self.dirty = False
-        if self.path.is_file():
-            self._load()
-
-    def _load(self) -> None:
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                encoder = str(data["encoder"])
-                keys, vectors = data["keys"], data["vectors"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            log.warning("%s: unreadable embedding cache (%s); recomputing", self.path, error)
-            return
-        if encoder != self.encoder:
-            log.info("%s: written for %s, not %s; recomputing", self.path, encoder, self.encoder)
-            return
-        if vectors.shape != (len(keys), EMBEDDING_DIM) or vectors.dtype != np.float32:
-            shape = vectors.shape
-            log.warning("%s: %d keys, vectors %s; recomputing", self.path, len(keys), shape)
-            return
-        self._vectors = dict(zip(keys.tolist(), vectors, strict=True))
-
-    def __len__(self) -> int:
-        return len(self._vectors)
-
-    def get(self, key: str) -> np.ndarray | None:
-        """The (256,) float32 embedding stored for ``key``, or None."""
-        return self._vectors.get(key)
-
-    def put(self, key: str, vector: np.ndarray) -> None:
-        self._vectors[key] = np.asarray(vector, dtype=np.float32).reshape(EMBEDDING_DIM)
-        self.dirty = True
-
-    def save(self) -> None:
-        """Write the cache atomically, rows sorted by key (deterministic bytes)."""
-        keys = sorted(self._vectors)
-        vectors = np.zeros((len(keys), EMBEDDING_DIM), np.float32)
-        for row, key in enumerate(keys):
-            vectors[row] = self._vectors[key]
-        arrays = {"encoder": np.array(self.encoder), "keys": np.array(keys, dtype=str)}
-        arrays["vectors"] = vectors  # (N, 256) float32
-        with atomic_path(self.path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
-            for name, array in arrays.items():
-                with out.open(zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME), "w") as handle:
-                    np.lib.format.write_array(handle, array, allow_pickle=False)
-        self.dirty = False
-
-
 @dataclass(frozen=True)
 class Reject:
     """A file that gave no embedding: ``code`` for tables, ``reason`` for people."""
@@ -137,6 +70,8 @@ class Embedded:
     Attributes:
         paths: the embedded files, in input order (rejects left out).
         vectors: (N, 256) float32 unit-norm embeddings, row i for ``paths[i]``.
+        utterance_speech_s: (N,) seconds the silence trimming kept of each row, cached or
+            computed.
         rejects: the files that gave none, in input order.
         n_cached: how many rows came from the cache.
         audio_s: seconds of audio read for the computed (not cached) rows.
@@ -145,10 +80,37 @@ class Embedded:
 
     paths: list[str]
     vectors: np.ndarray
+    utterance_speech_s: list[float] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     n_cached: int = 0
     audio_s: float = 0.0
     speech_s: float = 0.0
+
+
+def _too_little_speech(path: Path | str, speech_s: float, min_speech_s: float) -> AudioError:
+    return AudioError(
+        path,
+        f"{speech_s:.2f} s of speech after silence trimming (webrtcvad mode 3), under the "
+        f"{min_speech_s:g} s required; use a longer or clearer recording",
+        "too_little_speech",
+    )
+
+
+def speech_partials(
+    samples: np.ndarray, path: Path | str, min_speech_s: float = 0.5
+) -> tuple[np.ndarray, float]:
+    """(n,) int16 samples at 16 kHz -> (P, 160, 40) float32 mel partials and the seconds of
+    speech the silence trimming kept.
+
+    Raises:
+        AudioError: ``too_little_speech`` when the trimming keeps less than ``min_speech_s``
+            seconds (``path`` names the file in the message).
+    """
+    wav = preprocess(samples)
+    speech_s = len(wav) / SAMPLE_RATE
+    if speech_s < min_speech_s:
+        raise _too_little_speech(path, speech_s, min_speech_s)
+    return partials(wav), speech_s
 
 
 def utterance_partials(path: Path | str, min_speech_s: float = 0.5) -> tuple[np.ndarray, dict]:
@@ -156,19 +118,11 @@ def utterance_partials(path: Path | str, min_speech_s: float = 0.5) -> tuple[np.
     ``read_wav``'s plus ``speech_s``, the seconds left after silence trimming.
 
     Raises:
-        AudioError: ``read_wav``'s refusals, or ``too_little_speech`` when silence trimming
-            keeps less than ``min_speech_s`` seconds.
+        AudioError: ``read_wav``'s refusals, or ``speech_partials``'.
     """
     samples, info = read_wav(path, SAMPLE_RATE)
-    wav = preprocess(samples)
-    if len(wav) < min_speech_s * SAMPLE_RATE:
-        raise AudioError(
-            path,
-            f"{len(wav) / SAMPLE_RATE:.2f} s of speech after silence trimming (webrtcvad mode "
-            f"3), under the {min_speech_s:g} s required; use a longer or clearer recording",
-            "too_little_speech",
-        )
-    return partials(wav), info | {"speech_s": len(wav) / SAMPLE_RATE}
+    mels, speech_s = speech_partials(samples, path, min_speech_s)
+    return mels, info | {"speech_s": speech_s}
 
 
 @torch.no_grad()
@@ -190,6 +144,12 @@ def _average(partial_embeddings: np.ndarray) -> np.ndarray:
     """(P, 256) -> (256,) mean, L2-normalised (resemblyzer ``embed_utterance``)."""
     mean = partial_embeddings.mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def embed_utterance(encoder: GE2EEncoder, mels: np.ndarray) -> np.ndarray:
+    """One utterance's (P, 160, 40) partials -> its (256,) float32 embedding, the same bytes as
+    ``embed_files`` gives it."""
+    return _average(embed_partials(encoder, mels))
 
 
 def embed_files(
@@ -216,6 +176,7 @@ def embed_files(
     if encoder.training:
         raise ValueError("embed_files needs the encoder in eval mode (load_ge2e returns it so)")
     vectors: dict[int, np.ndarray] = {}
+    speech: dict[int, float] = {}
     keys: dict[int, str] = {}
     rejects: list[tuple[int, Reject]] = []
     pending: list[tuple[int, np.ndarray]] = []  # utterances whose partials wait for a batch
@@ -228,7 +189,7 @@ def embed_files(
         for (i, _), lo, hi in zip(pending, bounds[:-1], bounds[1:], strict=True):
             vectors[i] = _average(embedded[lo:hi])
             if cache is not None:
-                cache.put(keys[i], vectors[i])
+                cache.put(keys[i], vectors[i], speech[i])
         pending.clear()
 
     for i in progress(range(len(files))):
@@ -238,7 +199,10 @@ def embed_files(
                 keys[i] = utterance_key(path)
                 hit = cache.get(keys[i])
                 if hit is not None:
-                    vectors[i], n_cached = hit, n_cached + 1
+                    if hit[1] < min_speech_s:  # as computing it would
+                        raise _too_little_speech(path, hit[1], min_speech_s)
+                    vectors[i], speech[i] = hit
+                    n_cached += 1
                     continue
             mels, info = utterance_partials(path, min_speech_s)
         except AudioError as error:
@@ -249,6 +213,7 @@ def embed_files(
             rejects.append((i, Reject(str(path), "error", reason)))
             continue
         audio_s, speech_s = audio_s + info["duration_s"], speech_s + info["speech_s"]
+        speech[i] = info["speech_s"]
         pending.append((i, mels))
         if sum(len(p) for _, p in pending) >= FLUSH:
             flush()
@@ -261,6 +226,7 @@ def embed_files(
     return Embedded(
         paths=[str(files[i]) for i in order],
         vectors=stacked.astype(np.float32),
+        utterance_speech_s=[speech[i] for i in order],
         rejects=[r for _, r in sorted(rejects, key=lambda item: item[0])],
         n_cached=n_cached,
         audio_s=audio_s,

@@ -123,13 +123,24 @@ class GE2EEncoder(nn.Module):
         return raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def load_ge2e(device: str | torch.device = "cpu") -> GE2EEncoder:
+def load_ge2e(device: str | torch.device = "cpu", sha256: str | None = None) -> GE2EEncoder:
     """The pretrained GE2E encoder from the installed ``resemblyzer`` wheel, in eval mode.
 
+    Args:
+        device: where it runs.
+        sha256: the weights file must have this sha256 (hex), e.g. ``ge2e.weights_sha256`` or
+            what a trained model recorded; None: any the wheel's RECORD vouches for.
+
     Raises:
-        EncoderUnavailable: the weights are not installed, damaged, or lack a layer.
+        EncoderUnavailable: the weights are not installed, damaged, other than ``sha256``, or
+            lack a layer.
     """
     path, digest = weights_path()
+    if sha256 is not None and digest != sha256:
+        raise _unavailable(
+            f"{path} has sha256 {digest[:16]}..., not the pinned {sha256[:16]}... (another "
+            f"release of the weights)"
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):

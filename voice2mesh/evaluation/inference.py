@@ -9,7 +9,8 @@ to float rounding (batched kernels add in another order), and they are determini
 
 ``mean_face_rows`` takes the embedding step as a function, so that callers embed with
 ``predict_batched`` (the ``evaluate`` stage, the coupling study). ``teacher_on_photos`` is the
-row the teacher gives from the test speakers' own photos.
+row the teacher gives from the test speakers' own photos. Rows on GE2E embeddings instead of
+log-mel features: ``evaluation.embedded``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@
     label     how the report shows it
     stage     the DVC stage that produces its model (None: ``evaluate`` computes the row)
     files     (params, seed) -> the model files it reads for one training seed
-    load      (files, models) -> a log-mel (1, 64, T) -> raw (shape, expression) predictor
+    load      (files, models) -> a voice -> raw (shape, expression) predictor
+    voice     what the predictor reads (``models.registry.ModelKind.voice``): "logmel", the
+              (B, 64, T) features of the ``features`` stage; "ge2e", the (B, 256) embeddings of
+              the ``embed_ge2e`` stage (an utterance it rejected gets the mean face, counted)
 
 Every network is trained once per seed of ``Params.train_seeds``, so a row with a model is
 predicted once per seed (``predicting_rows``): its files for seed ``k`` are seed ``k``'s models
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -36,6 +40,7 @@ Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 BASELINE = "baseline"  # the paper's: the pretrained GAN's faces through the teacher
 UNSUPERVISED = "unsupervised"  # the model of kd_ablation@<kd.method>
+SUPERVISED_GE2E = "supervised_ge2e"  # the supervised heads on resemblyzer's GE2E embeddings
 KD_LABELS = {
     "kd": "KD", "attention": "Attention", "sp": "SP", "correlation": "Correlation",
     "rkd": "RKD", "crd": "CRD", "vid": "VID", "pkt": "PKT",
@@ -51,6 +56,7 @@ class Row:
     stage: Callable[[Params], str] | None = None
     files: Callable[[Params, int], tuple[Path, ...]] = lambda _, __: ()
     load: Callable[[tuple[Path, ...], ModelCache], Predictor] | None = None
+    voice: Literal["logmel", "ge2e"] = "logmel"
 
 
 def _predictor(files: tuple[Path, ...], models: ModelCache) -> Predictor:
@@ -93,6 +99,14 @@ ROWS: tuple[Row, ...] = (
         _predictor,
     ),
     Row(
+        SUPERVISED_GE2E,
+        "Supervised (GE2E)",
+        lambda _: "train_supervised_ge2e",
+        lambda p, seed: (p.supervised_ge2e.model_path(seed),),
+        _predictor,
+        voice="ge2e",
+    ),
+    Row(
         UNSUPERVISED,
         "Unsupervised",
         lambda p: f"kd_ablation@{p.kd.method}",
@@ -103,8 +117,8 @@ ROWS: tuple[Row, ...] = (
 )
 ROW_NAMES = tuple(row.name for row in ROWS)
 ROW_LABELS = {row.name: row.label for row in ROWS}
-MAIN_ROWS = ROW_NAMES[:6]  # Tables 1-4
 KD_ROWS = tuple(f"kd_ablation@{m}" for m in KD_METHODS)  # Table 5, the paper's order
+MAIN_ROWS = tuple(name for name in ROW_NAMES if name not in KD_ROWS)  # Tables 1-4
 VS_KD_METHOD = dict.fromkeys(KD_ROWS, (UNSUPERVISED,))  # Table 5: each method vs kd.method's
 
 

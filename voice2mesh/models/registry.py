@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from voice2mesh.models.gan import GanConfig, VoiceToFaceGan
 from voice2mesh.models.mobilenet import N_PARAMS
 from voice2mesh.models.student import MobileNetV2
 from voice2mesh.models.supervised import SupervisedVoice2Mesh
+from voice2mesh.models.supervised_ge2e import Ge2eVoice2Mesh
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.models.voice_encoder import SpeakerClassifier, VoiceEncoder, VoiceEncoderConfig
 
@@ -36,6 +37,8 @@ class ModelKind:
         build: that dict -> an untrained network of the same shape.
         predicts: maps a voice to 3DMM coefficients (``predict_raw``): usable by ``predict``
             and as an evaluation row.
+        voice: what ``predict_raw`` reads: ``"logmel"``, a (B, 64, T) normalised log-mel
+            (Wen et al.'s front end); ``"ge2e"``, a (B, 256) GE2E embedding (``encoders``).
     """
 
     name: str
@@ -44,6 +47,7 @@ class ModelKind:
     arch: Callable[[Any], dict]
     build: Callable[[dict], nn.Module]
     predicts: bool = False
+    voice: Literal["logmel", "ge2e"] = "logmel"
 
 
 def encoder_config(arch: dict) -> VoiceEncoderConfig:
@@ -108,6 +112,22 @@ KINDS: dict[str, ModelKind] = {
                 a["dropout"],
             ),
             predicts=True,
+        ),
+        ModelKind(
+            "supervised_ge2e",
+            "a supervised GE2E-embedding-to-3DMM model (stage train_supervised_ge2e)",
+            Ge2eVoice2Mesh,
+            lambda m: {
+                "n_shape": m.n_shape,
+                "n_expression": m.n_expression,
+                "dropout": m.dropout.p,
+                "embedding_dim": m.embedding_dim,
+            },
+            lambda a: Ge2eVoice2Mesh(
+                a["n_shape"], a["n_expression"], a["dropout"], a["embedding_dim"]
+            ),
+            predicts=True,
+            voice="ge2e",
         ),
         ModelKind(
             "teacher",

@@ -72,7 +72,7 @@ def shape_mse(
     return float(np.mean(errors))
 
 
-def _targets(
+def reference_targets(
     speakers: tuple[str, ...], references: pd.DataFrame, reference_shape: np.ndarray, n_shape: int
 ) -> np.ndarray:
     """(S, n_shape) float32 raw reference shape of each speaker, in ``speakers`` order."""
@@ -83,6 +83,13 @@ def _targets(
         )
     row_of = {str(i): k for k, i in enumerate(references.identity)}
     return reference_shape[[row_of[s] for s in speakers], :n_shape].astype(np.float32)
+
+
+def target_stats(raw: np.ndarray, n_expression: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Ks + Ke,) float32 mean and std of the targets: the (S, Ks) raw reference shapes, one row
+    per training identity; the expression targets are zero (std 0: left unscaled)."""
+    zeros = np.zeros(n_expression, np.float32)
+    return np.concatenate([raw.mean(axis=0), zeros]), np.concatenate([raw.std(axis=0), zeros])
 
 
 class SupervisedTask(SpeakerTask):
@@ -103,9 +110,8 @@ class SupervisedTask(SpeakerTask):
         with_ref = set(references.identity[finite].astype(str))
         train_ids = set(voices.loc[voices.split == "train", "identity"].astype(str))
         self.split = _all_train(split_speakers(store.index, train_ids & with_ref))
-        raw = _targets(self.split.speakers, references, reference_shape, ks)  # (S, Ks)
-        mean = np.concatenate([raw.mean(axis=0), np.zeros(ke, np.float32)])
-        std = np.concatenate([raw.std(axis=0), np.zeros(ke, np.float32)])
+        raw = reference_targets(self.split.speakers, references, reference_shape, ks)  # (S, Ks)
+        mean, std = target_stats(raw, ke)
         encoder = load_voice_encoder(encoder_path)
         model = seeded(seed, lambda: SupervisedVoice2Mesh(encoder, ks, ke, cfg.dropout))
         model.set_target_stats(torch.from_numpy(mean), torch.from_numpy(std))
@@ -119,7 +125,7 @@ class SupervisedTask(SpeakerTask):
         index = store.index.reset_index(drop=True).identity.astype(str)
         val_rows = np.flatnonzero(index.isin(val_ids).to_numpy())
         self.val = load_utterances(store, val_rows)
-        val_raw = _targets(tuple(index.iloc[val_rows]), references, reference_shape, ks)
+        val_raw = reference_targets(tuple(index.iloc[val_rows]), references, reference_shape, ks)
         scale = model.target_std[:ks].cpu().numpy()
         self.val_targets = ((val_raw - mean[:ks]) / scale).astype(np.float32)  # (V, Ks)
         self.n_val_identities = len(set(index.iloc[val_rows]))

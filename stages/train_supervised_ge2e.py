@@ -1,0 +1,75 @@
+"""Stage ``train_supervised_ge2e``: the supervised regressor on GE2E embeddings, once per seed.
+
+Reads:  params ``supervised_ge2e``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
+        ``intersect.out``, ``fit3dmm.out``, ``ge2e.out``; ``data/manifest/voices.csv``, the
+        ``embed_ge2e`` folder and ``data/fits/references.*``.
+Writes: ``models/supervised_ge2e/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds``
+        (a ``supervised_ge2e`` model: weights + target statistics, config, the ``face_model``
+        and ``ge2e`` params (the weights' hash: ``predict`` embeds with the same), identities),
+        their resume states ``<supervised_ge2e.resume_state>/seed_<k>.pt``,
+        ``metrics/train_supervised_ge2e.json`` (per seed and mean over seeds: final loss,
+        held-out val_mse and its mean-prediction baseline, counts) and
+        ``reports/plots/train_supervised_ge2e.csv`` (seed, step, loss, val_mse).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from stages.common import stage_args
+from voice2mesh.checkpoint import save_model
+from voice2mesh.config import Params, as_dict, load_params
+from voice2mesh.data.manifest import read_manifests
+from voice2mesh.encoders.store import EmbeddingStore
+from voice2mesh.fitting.store import read_fits
+from voice2mesh.train.determinism import training_device
+from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.seeds import train_seeds, write_summary
+from voice2mesh.train.supervised_ge2e import train_supervised_ge2e
+
+METRICS = Path("metrics/train_supervised_ge2e.json")
+PLOT = Path("reports/plots/train_supervised_ge2e.csv")
+
+log = logging.getLogger("stages.train_supervised_ge2e")
+
+
+def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool = False) -> dict:
+    """Train on the train-split identities' embeddings, once per seed; write the models,
+    metrics, plot."""
+    p = params.supervised_ge2e
+    device = training_device(params.device)
+    fits = read_fits(Path(params.fit3dmm.out))
+    voices = read_manifests(Path(params.intersect.out)).voices
+    store = EmbeddingStore(params.ge2e.out)
+    data = (store, voices, fits.references, fits.reference_shape)
+    used = {"face_model": as_dict(params.face_model), "ge2e": as_dict(params.ge2e)}
+
+    def train(seed: int, path: Path) -> Trained:
+        name = f"train_supervised_ge2e seed {seed}"
+        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
+        trained = train_supervised_ge2e(p, params.face_model, data, schedule)
+        meta = trained.meta | {"encoder": store.encoder}
+        save_model(path, "supervised_ge2e", trained.model, as_dict(p), {"seed": seed} | used, meta)
+        out = trained.metrics
+        log.info(
+            "%s: held-out shape MSE %s (mean prediction %s) over %d utterances; %d identities",
+            p.model_path(seed),
+            out["val_mse"],
+            out["val_mse_mean_baseline"],
+            out["n_val_utterances"],
+            out["n_train_identities"],
+        )
+        return trained
+
+    runs = train_seeds(params.train_seeds, p.out, train)
+    return write_summary(runs, metrics, plot, ["step", "loss", "val_mse"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_args(__doc__, argv)
+    run(load_params(args.params), quiet=args.quiet)
+
+
+if __name__ == "__main__":
+    main()
