@@ -1,6 +1,9 @@
 """Stage ``fit3dmm``: fit the 3DMM to every image's landmarks; build per-identity references.
 
-Reads:  params ``fit3dmm``, ``face_model``, ``device``; ``data/landmarks/``, the manifest.
+Reads:  params ``fit3dmm``, ``face_model``, ``device``; ``data/landmarks/``, the manifest; with
+        ``intersect.source: release`` instead the 3DMM parameter file of each manifest face
+        (its first ``face_model.n_shape`` + ``n_expression`` coefficients, no pose; references
+        by ``fit3dmm.reference``; the other ``fit3dmm`` knobs do not apply).
 Writes: ``data/fits/`` (fits, rejects, references; see ``voice2mesh.fitting.store``) and
         ``metrics/fit3dmm.json`` (convergence, residuals, rejects). Fit quality against the
         synthetic world's truth is measured by the separate ``fit3dmm_truth`` stage, so that
@@ -9,6 +12,7 @@ Writes: ``data/fits/`` (fits, rejects, references; see ``voice2mesh.fitting.stor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -19,17 +23,32 @@ from voice2mesh.config import Params, load_params, resolve_device
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.facemodel.loaders import load_from_params
 from voice2mesh.fitting import build_references, diverged_reasons, fit_landmarks
-from voice2mesh.fitting.store import write_fits
+from voice2mesh.fitting.store import StoredFits, write_fits
 from voice2mesh.io import write_json
 from voice2mesh.landmarks.store import read_landmarks
+from voice2mesh.release import import_fits
+from voice2mesh.release.source import import_options, naming_params
 
 METRICS = Path("metrics/fit3dmm.json")
 
 log = logging.getLogger("stages.fit3dmm")
 
 
-def run(params: Params, metrics: Path = METRICS) -> dict:
-    """Fit all images, reject diverged fits, write fits and references; return a summary."""
+def _release(params: Params) -> StoredFits:
+    """The manifest faces' parameter files as fits (the release's own fits)."""
+    options = dataclasses.replace(
+        import_options(params.intersect),
+        n_shape=params.face_model.n_shape,
+        n_expression=params.face_model.n_expression,
+        reference=params.fit3dmm.reference,
+    )
+    manifests = read_manifests(Path(params.intersect.out))
+    with naming_params():
+        return import_fits(manifests, params.fit3dmm.out, options)
+
+
+def _landmarks(params: Params) -> StoredFits:
+    """Fit all images, reject diverged fits, write fits and references."""
     cfg = params.fit3dmm
     model = load_from_params(params.face_model)
     index, points, sizes = read_landmarks(Path(params.landmarks.out))
@@ -57,8 +76,13 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
         )
     refs = build_references(index.identity.to_numpy(), result, cfg.reference, usable=usable)
     identities = read_manifests(Path(params.intersect.out)).identities
-    stored = write_fits(Path(cfg.out), index, result, reasons, refs, identities)
-    summary = stored.summary() | {"reference_rule": cfg.reference}
+    return write_fits(Path(cfg.out), index, result, reasons, refs, identities)
+
+
+def run(params: Params, metrics: Path = METRICS) -> dict:
+    """Write the fits and references of ``intersect.source``; return a summary."""
+    stored = _release(params) if params.intersect.source == "release" else _landmarks(params)
+    summary = stored.summary() | {"reference_rule": params.fit3dmm.reference}
     write_json(metrics, summary)
     log.info("%s", summary)
     return summary

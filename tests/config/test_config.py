@@ -132,11 +132,39 @@ def test_resolve_device_on_cpu_machine():
             {"supervised_ge2e": {"dropout": 1}},
             r"supervised_ge2e\.dropout = 1\.0; allowed: >= 0 and < 1",
         ),
+        (
+            {"intersect": {"source": "voxceleb3d"}},
+            r"intersect\.source = 'voxceleb3d'; expected one of 'voxceleb', 'release'",
+        ),
+        (  # release mode with the synthetic world's VoxCeleb1 as its release folder
+            {"intersect": {"source": "release"}},
+            r"intersect\.voxceleb_root = 'data/synthetic/voxceleb1'; allowed: the unpacked "
+            r"Voxceleb-3D release's folder",
+        ),
+        (
+            {"intersect": {"source": "release", "voxceleb_root": "vc3d"}},
+            r"intersect\.vggface_root = 'data/synthetic/vggface'; allowed: the release's folder, "
+            r"voxceleb_root = 'vc3d'",
+        ),
+        ({"intersect": {"release": {"workers": 0}}}, r"intersect\.release\.workers = 0; allowed"),
+        (
+            {"intersect": {"release": {"voice": "fbank"}}},
+            r"unknown key\(s\) intersect\.release\.voice",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_range(data, message):
     with pytest.raises(ConfigError, match=rf"^params\.yaml: {message}"):
         params_from_dict(data, "params.yaml")
+
+
+def test_release_mode_reads_the_release_folder_from_both_roots():
+    root = {"voxceleb_root": "data/vc3d", "vggface_root": "data/vc3d/"}  # spelled apart, same
+    release = {"aliases": {"rand_id00001": "Asa_Butterfield"}, "faces": ["A2E_val"]}
+    cfg = params_from_dict({"intersect": {"source": "release", **root, "release": release}})
+    assert cfg.intersect.release.aliases == release["aliases"]
+    assert cfg.intersect.release.faces == ("A2E_val",) and cfg.intersect.release.voices is None
+    assert Params().intersect.source == "voxceleb"  # the synthetic world and raw data: unchanged
 
 
 def test_a_partial_kd_weights_mapping_keeps_the_other_defaults():

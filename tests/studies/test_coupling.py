@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voice2mesh.config import Params
+from voice2mesh.config import Params, params_from_dict
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE
 from voice2mesh.studies.coupling import point_params
 from voice2mesh.studies.coupling_report import coupling_markdown, coupling_png, first
@@ -59,6 +59,13 @@ def test_point_params_keep_every_output_under_the_work_folder(tmp_path):
         p.evaluate.truth,
     ):
         assert str(path).startswith(str(tmp_path))
+
+
+def test_point_params_read_the_synthetic_world_when_params_read_a_release(tmp_path):
+    release = {"source": "release", "voxceleb_root": "vc3d", "vggface_root": "vc3d"}
+    p = point_params(params_from_dict({"intersect": release}), 3.0, 1, 2, tmp_path)
+    assert p.intersect.source == "voxceleb"
+    assert p.intersect.voxceleb_root == str(tmp_path / "world" / "voxceleb1")
 
 
 def test_differences_are_per_world_seed_by_identity():

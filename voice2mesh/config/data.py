@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 from voice2mesh.config.schema import (
     Count,
+    FieldError,
     Pattern,
     Positive,
     Probability,
@@ -32,17 +35,61 @@ class FaceModelParams(Section):
 
 
 @dataclass(frozen=True)
-class IntersectParams(Section):
-    """Where VoxCeleb1 and VGGFace live, and how identities are split (stage ``intersect``)."""
+class ReleaseParams(Section):
+    """How ``intersect.source: release`` reads the authors' Voxceleb-3D release (the flags of
+    ``voice2mesh import-release`` of the same names; docs/real_data.md)."""
 
-    voxceleb_root: str = "data/synthetic/voxceleb1"  # holds vox1_meta.csv and wav/
-    vggface_root: str = "data/synthetic/vggface"  # one folder per VGGFace1 ID
+    voices: str | None = None  # under voxceleb_root; default fbank/, else preprocessed_MFCC/
+    faces: tuple[str, ...] = ()  # face folders under voxceleb_root; default: all the others
+    aliases: dict[str, str] = field(default_factory=dict)  # speaker folder -> VGGFace1 ID
+    workers: Count = 2  # processes checking the fbank files in intersect (features: its own)
+
+
+SYNTHETIC_VOXCELEB = "data/synthetic/voxceleb1"  # the synthetic world's VoxCeleb1: no release
+
+
+@dataclass(frozen=True)
+class IntersectParams(Section):
+    """Where the voices and faces live, and how identities are split (stage ``intersect``).
+
+    ``source`` picks the input of ``intersect``, ``features`` and ``fit3dmm``: ``voxceleb``
+    (VoxCeleb1 wavs, VGGFace photos; fits from landmarks) or ``release`` (the authors'
+    Voxceleb-3D release at ``voxceleb_root``: fbank .npy files, 3DMM parameter files).
+    """
+
+    source: Literal["voxceleb", "release"] = "voxceleb"
+    voxceleb_root: str = SYNTHETIC_VOXCELEB  # vox1_meta.csv and wav/; release: the release
+    # One folder per VGGFace1 ID. Release: voxceleb_root again (a DVC dependency then: the
+    # photos and parameter files sit in the release's face folders, the manifest names them).
+    vggface_root: str = "data/synthetic/vggface"
     meta_file: str | None = None  # default: <voxceleb_root>/vox1_meta.csv
     test_initials: str = "ABCDE"  # names starting with these letters are the test split
     val_fraction: Annotated[float, Range(0, 1, open_high=True)] = 0.15  # of the F-Z identities
-    unknown_ids: Literal["error", "drop"] = "error"  # wav ids missing from the meta file
+    # wav ids (release: speaker folders) that the meta file does not list
+    unknown_ids: Literal["error", "drop"] = "error"
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+    release: ReleaseParams = field(default_factory=ReleaseParams)  # source: release only
     out: str = "data/manifest"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.source != "release":
+            return
+        root, photos = (Path(os.path.abspath(p)) for p in (self.voxceleb_root, self.vggface_root))
+        if root == Path(os.path.abspath(SYNTHETIC_VOXCELEB)):
+            raise FieldError(
+                "voxceleb_root",
+                self.voxceleb_root,
+                "the unpacked Voxceleb-3D release's folder (vox1_meta.csv, fbank/, face folders) "
+                "while source is release; it is still the synthetic world's VoxCeleb1",
+            )
+        if photos != root:
+            raise FieldError(
+                "vggface_root",
+                self.vggface_root,
+                f"the release's folder, voxceleb_root = {self.voxceleb_root!r}, while source is "
+                "release: its photos and parameter files sit in its face folders",
+            )
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,16 @@ class StoredFits:
             "usable": int(ok.sum()),
             "rejected": int((~ok).sum()),
             "converged_fraction": round(float(self.result.converged.mean()), 4),
-            "residual_px_median": round(float(np.nanmedian(self.result.residual_px[ok])), 4),
-            "residual_norm_median": round(float(np.nanmedian(self.result.residual_norm[ok])), 5),
+            "residual_px_median": _median(self.result.residual_px[ok], 4),
+            "residual_norm_median": _median(self.result.residual_norm[ok], 5),
             "references": self.references.split.value_counts().sort_index().to_dict(),
         }
+
+
+def _median(values: np.ndarray, digits: int) -> float | None:
+    """The median of the finite values, rounded; None without any (the release's fits)."""
+    finite = values[np.isfinite(values)]
+    return round(float(np.median(finite)), digits) if len(finite) else None
 
 
 def write_fits(

@@ -21,7 +21,7 @@ from PIL import Image
 from voice2mesh.fitting.reference import RULES, build_references
 from voice2mesh.fitting.store import StoredFits, write_fits
 from voice2mesh.release.errors import ReleaseError, ReleaseFileError
-from voice2mesh.release.params3dmm import read_params, release_fits
+from voice2mesh.release.params3dmm import N_EXPRESSION, N_SHAPE, read_params, release_fits
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 FACE_COLUMNS = ["name", "path", "bytes", "params", "height", "width"]
@@ -59,22 +59,20 @@ def _photo(params: Path) -> tuple[Path | None, int, int]:
     return None, -1, -1
 
 
-def list_faces(
-    face_roots: list[Path], n_shape: int, n_expression: int
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[dict]]:
-    """Read every parameter file of the face folders.
+def list_faces(face_roots: list[Path]) -> tuple[pd.DataFrame, list[dict]]:
+    """Check every parameter file of the face folders (``read_params`` with all of 3DDFA's
+    40 + 10 components, so that which faces are usable does not depend on how many are kept).
 
     Returns:
-        ``(faces, shape, expression, rejects)``: faces rows (``FACE_COLUMNS``), their
-        (M, n_shape) and (M, n_expression) raw coefficients (``read_params``), and a reject
-        row (kind, path, reason_code, reason) for every file that could not be used.
+        ``(faces, rejects)``: faces rows (``FACE_COLUMNS``) and a reject row (kind, path,
+        reason_code, reason) for every file that could not be used.
     """
-    rows, shapes, expressions, rejects = [], [], [], []
+    rows, rejects = [], []
     for face_root in face_roots:
         for name in _subdirs(face_root):
             for params in sorted((face_root / name).glob("*.npy")):
                 try:
-                    shape, expression = read_params(params, n_shape, n_expression)
+                    read_params(params)
                 except ReleaseFileError as error:
                     rejects.append(
                         {"kind": "face", "path": str(params)}
@@ -87,40 +85,40 @@ def list_faces(
                     {"name": name, "path": str(path), "bytes": path.stat().st_size}
                     | {"params": str(params), "height": height, "width": width}
                 )
-                shapes.append(shape)
-                expressions.append(expression)
-    faces = pd.DataFrame(rows, columns=FACE_COLUMNS)
-    shape = np.array(shapes).reshape(len(rows), n_shape)
-    expression = np.array(expressions).reshape(len(rows), n_expression)
-    return faces, shape, expression, rejects
+    return pd.DataFrame(rows, columns=FACE_COLUMNS), rejects
 
 
 def write_release_fits(
     folder: Path,
     faces: pd.DataFrame,
-    coefficients: dict[str, tuple[np.ndarray, np.ndarray]],
     identities: pd.DataFrame,
+    *,
+    n_shape: int = N_SHAPE,
+    n_expression: int = N_EXPRESSION,
     rule: str = "mean",
 ) -> StoredFits:
     """Write the manifest's faces as a ``fit3dmm`` folder (``fitting.store.read_fits`` reads it).
 
-    Every fit is usable. References follow ``rule`` as ``fit3dmm`` does, except that the
-    release has no pose: ``best_frontal``'s yaw, pitch and residual terms are taken as 0, so it
-    picks the identity's most neutral face. An identity with one fit (the A-E ground truth) has
-    that fit as its reference, and ``chosen`` names it.
+    Each face's parameter file is read (``read_params``) and every fit is usable. References
+    follow ``rule`` as ``fit3dmm`` does, except that the release has no pose: ``best_frontal``'s
+    yaw, pitch and residual terms are taken as 0, so it picks the identity's most neutral face.
+    An identity with one fit (the A-E ground truth) has that fit as its reference, and
+    ``chosen`` names it.
 
     Args:
         folder: the output folder.
         faces: the manifest's faces rows (identity, name, split, path, params, height, width).
-        coefficients: ``{path: (shape (Ks,), expression (Ke,))}`` of every face.
         identities: the manifest's identities table.
+        n_shape: leading shape components kept (<= 40).
+        n_expression: leading expression components kept (<= 10).
         rule: a key of ``fitting.reference.RULES``.
     """
     if rule not in RULES:
         raise ReleaseError(f"reference rule {rule!r} unknown; use one of {sorted(RULES)}")
     index = faces.reset_index(drop=True)
-    shape = np.array([coefficients[p][0] for p in index.path])  # (M, Ks)
-    expression = np.array([coefficients[p][1] for p in index.path])  # (M, Ke)
+    coefficients = [read_params(p, n_shape, n_expression) for p in index.params]
+    shape = np.array([c[0] for c in coefficients]).reshape(len(index), n_shape)  # (M, Ks)
+    expression = np.array([c[1] for c in coefficients]).reshape(len(index), n_expression)
     result = release_fits(shape, expression)
     zeros = np.zeros(len(index))
     scored = dataclasses.replace(result, yaw=zeros, pitch=zeros, residual_norm=zeros)

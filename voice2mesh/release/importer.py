@@ -13,14 +13,17 @@ Output folder, written whole (``voice2mesh.io.atomic_dir``)::
 Identities and splits follow ``intersect``: identities with both voices and faces (or, for a
 voices-only release, with voices), split by name initial (A-E test) with a validation share of
 the others held out per gender by id hash (``data.manifest.val_split``).
+
+The three parts are callable on their own, as the stages call them with ``intersect.source:
+release`` (``release.source``): ``import_manifest`` (``intersect``), ``import_voices``
+(``features``) and ``import_fits`` (``fit3dmm``). ``import_release`` writes what the three write,
+reading each fbank file once (the stages read them twice: ``intersect`` to learn which are usable).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -32,54 +35,29 @@ from voice2mesh.data.manifest import (
     val_split,
     write_manifests,
 )
-from voice2mesh.data.voxceleb import DatasetError, Meta, read_meta
+from voice2mesh.data.voxceleb import DatasetError
 from voice2mesh.fitting.reference import RULES
+from voice2mesh.fitting.store import StoredFits
 from voice2mesh.io import atomic_dir, write_json
 from voice2mesh.release.errors import ReleaseError
-from voice2mesh.release.faces import find_face_roots, list_faces, write_release_fits
+from voice2mesh.release.faces import write_release_fits
 from voice2mesh.release.params3dmm import check_counts
+from voice2mesh.release.scan import ImportOptions, ReleaseScan, scan_release
 from voice2mesh.release.voices import (
-    find_voice_root,
-    list_voice_files,
-    resolve_speakers,
+    VoiceRead,
+    check_voice_files,
     voices_table,
     write_voice_features,
 )
 
+Progress = Callable[[Iterable[dict]], Iterable[dict]]
 OUTPUTS: tuple[str, ...] = ("manifest", "features", "fits", "rejects.csv", "import.json")
 REJECT_COLUMNS = ["kind", "path", "reason_code", "reason"]
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """How to read a release (``voice2mesh import-release`` flags of the same names)."""
-
-    voices: str | None = None  # the fbank folder under ROOT; default fbank, else preprocessed_MFCC
-    faces: tuple[str, ...] = ()  # face folders under ROOT; default: every other subfolder
-    meta_file: str | None = None  # default ROOT/vox1_meta.csv
-    aliases: dict[str, str] = field(default_factory=dict)  # speaker folder -> VGGFace1 ID
-    unknown_ids: str = "error"  # error | drop: speaker folders the meta file does not name
-    test_initials: str = "ABCDE"
-    val_fraction: float = 0.15  # as intersect.val_fraction
-    n_shape: int = 40  # leading BFM shape components kept (<= 40)
-    n_expression: int = 10  # leading expression components kept (<= 10)
-    reference: str = "mean"  # as fit3dmm.reference
-    shard_size: int = 256  # utterances per features shard
-    workers: int = 1  # processes reading fbank files; the output does not depend on it
-
-
-def _read_meta(path: Path) -> Meta:
-    try:
-        return read_meta(path)
-    except DatasetError as error:
-        raise ReleaseError(
-            f"{error}; the release ships it as data/vox1_meta.csv: put it in ROOT or pass --meta"
-        ) from error
-
-
-def _voices_only(meta: Meta, voices: pd.DataFrame, options: ImportOptions) -> Manifests:
+def _voices_only(scan: ReleaseScan, voices: pd.DataFrame, options: ImportOptions) -> Manifests:
     """``build_manifests`` for a release without faces: every identity with voices."""
-    table = meta.table
+    table = scan.meta.table
     keep = table[table.identity.isin(set(voices.identity))].copy()
     keep["split"] = [split_of(n, options.test_initials) for n in keep.name]
     keep.loc[val_split(keep, options.val_fraction), "split"] = "val"
@@ -96,50 +74,109 @@ def _voices_only(meta: Meta, voices: pd.DataFrame, options: ImportOptions) -> Ma
         voices=rows.sort_values("path").reset_index(drop=True),
         faces=pd.DataFrame(columns=["identity", "name", "split", "path", "bytes"]),
         dropped=dropped.reset_index(drop=True),
-        malformed=meta.malformed,
+        malformed=scan.meta.malformed,
     )
 
 
-def _manifests(
-    meta: Meta,
-    voices: pd.DataFrame,
-    faces: pd.DataFrame | None,
-    rejects: pd.DataFrame,
-    options: ImportOptions,
-    meta_path: str,
-    faceless: set[str],
-) -> Manifests:
-    """The manifest tables, with the import's rejects added to ``dropped``.
+def rejects_table(scan: ReleaseScan, read: VoiceRead) -> pd.DataFrame:
+    """Every file or folder left out (``REJECT_COLUMNS``): the scan's, then the fbank files'."""
+    voice = [{"kind": "utterance"} | r for r in read.rejects.to_dict("records")]
+    rows = [*scan.rejects, *voice]
+    return pd.DataFrame(rows, columns=["identity", *REJECT_COLUMNS])[REJECT_COLUMNS]
 
-    ``faceless``: identities whose fbank files were not read for want of a face.
+
+def release_manifests(scan: ReleaseScan, read: VoiceRead, options: ImportOptions) -> Manifests:
+    """The manifest tables of the usable utterances in ``read``, with every reject of the scan
+    and of the fbank files added to ``dropped``.
+
+    Raises:
+        ReleaseError: no usable fbank file, or no identity with both voices and faces.
     """
-    if faces is None:
-        built = _voices_only(meta, voices, options)
-    else:
-        built = build_manifests(
-            meta,
-            voices,
-            pd.DataFrame(columns=["path", "reason"]),
-            faces,
-            test_initials=options.test_initials,
-            val_fraction=options.val_fraction,
-            meta_path=meta_path,
-        )
+    if read.index.empty:
+        codes = read.rejects.reason_code.value_counts().to_dict()
+        raise ReleaseError(f"none of the {len(scan.files)} fbank files is usable ({codes})")
+    voices = voices_table(scan.files, read.index)
+    try:
+        if scan.faces is None:
+            built = _voices_only(scan, voices, options)
+        else:
+            built = build_manifests(
+                scan.meta,
+                voices,
+                pd.DataFrame(columns=["path", "reason"]),
+                scan.faces,
+                test_initials=options.test_initials,
+                val_fraction=options.val_fraction,
+                meta_path=str(scan.meta_path),
+            )
+    except DatasetError as error:
+        raise ReleaseError(str(error)) from error
     dropped = built.dropped
-    unread = dropped.key.isin(faceless) & (dropped.reason_code == "no_utterances")
+    unread = dropped.key.isin(scan.faceless) & (dropped.reason_code == "no_utterances")
     dropped = dropped.assign(
         reason_code=dropped.reason_code.mask(unread, "no_face_folder"),
         reason=dropped.reason.mask(unread, "no face folder with 3DMM parameters for this name"),
     )  # their fbank files were not read, so build_manifests saw no utterances
-    extra = rejects.rename(columns={"path": "key"})[["kind", "key", "reason_code", "reason"]]
+    extra = rejects_table(scan, read).rename(columns={"path": "key"})
     return dataclasses.replace(built, dropped=pd.concat([dropped, extra], ignore_index=True))
+
+
+def import_manifest(
+    root: Path | str, out: Path | str, options: ImportOptions, progress: Progress = iter
+) -> tuple[Manifests, VoiceRead]:
+    """The manifest part (stage ``intersect``): read every fbank file to learn which are usable,
+    write the manifest tables to ``out``; return them and what the files gave."""
+    scan = scan_release(root, options)
+    read = check_voice_files(
+        scan.files, shard_size=options.shard_size, workers=options.workers, progress=progress
+    )
+    manifests = release_manifests(scan, read, options)
+    write_manifests(manifests, Path(out))
+    return manifests, read
+
+
+def import_voices(
+    root: Path | str, out: Path | str, options: ImportOptions, progress: Progress = iter
+) -> VoiceRead:
+    """The voices part (stage ``features``): store the fbank files that the manifest part reads
+    as a ``features`` folder at ``out`` (``voices.write_voice_features``)."""
+    scan = scan_release(root, options)
+    return write_voice_features(
+        scan.files,
+        Path(out),
+        shard_size=options.shard_size,
+        workers=options.workers,
+        progress=progress,
+    )
+
+
+def import_fits(manifests: Manifests, out: Path | str, options: ImportOptions) -> StoredFits:
+    """The faces part (stage ``fit3dmm``): the manifest's faces, read from their parameter files,
+    as a ``fit3dmm`` folder at ``out`` (``faces.write_release_fits``).
+
+    Raises:
+        ReleaseError: the manifest has no faces (a voices-only release).
+    """
+    if manifests.faces.empty:
+        raise ReleaseError(
+            "the manifest lists no faces: the release has no usable 3DMM parameter files "
+            "(a voices-only release gives no fits)"
+        )
+    return write_release_fits(
+        Path(out),
+        manifests.faces,
+        manifests.identities,
+        n_shape=options.n_shape,
+        n_expression=options.n_expression,
+        rule=options.reference,
+    )
 
 
 def import_release(
     root: Path | str,
     out: Path | str,
     options: ImportOptions | None = None,
-    progress: Callable[[Iterable[dict]], Iterable[dict]] = iter,
+    progress: Progress = iter,
 ) -> dict:
     """Read the release under ``root`` and write ``out`` (module docstring); return the counts.
 
@@ -154,78 +191,32 @@ def import_release(
             face, or no identity with both; the message names the path and the fix.
     """
     options = options or ImportOptions()
-    root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise ReleaseError(f"{root}: no such folder; give the unpacked release's folder")
     check_counts(options.n_shape, options.n_expression)
     if options.reference not in RULES:
         raise ReleaseError(
             f"reference rule {options.reference!r} unknown; use one of {sorted(RULES)}"
         )
-    meta_path = Path(options.meta_file) if options.meta_file else root / "vox1_meta.csv"
-    meta = _read_meta(meta_path)
-    voice_root = find_voice_root(root, options.voices)
-    speakers = sorted(e.name for e in os.scandir(voice_root) if e.is_dir())
-    resolved, rejects = resolve_speakers(
-        speakers, meta, options.aliases, options.unknown_ids, str(meta_path)
-    )
-    files = list_voice_files(voice_root, resolved)
-    face_roots = find_face_roots(root, voice_root, options.faces)
-    faces, shape, expression, face_rejects = list_faces(
-        face_roots, options.n_shape, options.n_expression
-    )
-    rejects += face_rejects
-    if faces.empty and face_rejects:
-        raise ReleaseError(
-            f"none of the {len(face_rejects)} 3DMM parameter files is usable, e.g. "
-            f"{face_rejects[0]['reason']}"
-        )
-    with_faces = None if faces.empty else faces
-    faceless: set[str] = set()
-    if with_faces is not None:  # read only the voices of people with a face
-        names = dict(zip(meta.table.identity, meta.table.name, strict=True))
-        has_face = files.identity.map(names).isin(set(faces.name))
-        faceless = set(files.identity[~has_face])
-        files = files[has_face].reset_index(drop=True)
-    if files.empty:
-        raise ReleaseError(
-            f"{voice_root}: no fbank .npy files of identities in {meta_path}"
-            + (" that also have a face folder" if with_faces is not None else "")
-            + "; check the folder layout <voices>/<speaker>/<video>/<utterance>.npy"
-        )
-    coefficients = dict(zip(faces.path, zip(shape, expression, strict=True), strict=True))
-    with atomic_dir(out, owns=OUTPUTS) as tmp:
-        index, voice_rejects, untiled = write_voice_features(
-            files,
+    scan = scan_release(root, options)
+    with atomic_dir(Path(out), owns=OUTPUTS) as tmp:
+        read = write_voice_features(
+            scan.files,
             tmp / "features",
             shard_size=options.shard_size,
             workers=options.workers,
             progress=progress,
         )
-        rejects += [{"kind": "utterance"} | r for r in voice_rejects.to_dict("records")]
-        table = pd.DataFrame(rejects, columns=["identity", *REJECT_COLUMNS])[REJECT_COLUMNS]
-        if index.empty:
-            codes = voice_rejects.reason_code.value_counts().to_dict()
-            raise ReleaseError(f"none of the {len(files)} fbank files is usable ({codes})")
-        try:
-            voices = voices_table(files, index)
-            manifests = _manifests(
-                meta, voices, with_faces, table, options, str(meta_path), faceless
-            )
-        except DatasetError as error:
-            raise ReleaseError(str(error)) from error
+        manifests = release_manifests(scan, read, options)
         write_manifests(manifests, tmp / "manifest")
-        if with_faces is not None:
-            write_release_fits(
-                tmp / "fits", manifests.faces, coefficients, manifests.identities, options.reference
-            )
+        if scan.faces is not None:
+            import_fits(manifests, tmp / "fits", options)
+        table = rejects_table(scan, read)
         table.to_csv(tmp / "rejects.csv", index=False)
         summary = manifests.counts() | {
-            "fbank_files": len(files),
-            "repeated_utterances_untiled": untiled,
-            "frames": int(index.n_frames.sum()),
+            "fbank_files": len(scan.files),
+            "repeated_utterances_untiled": read.untiled,
+            "frames": int(read.index.n_frames.sum()),
             "faces": len(manifests.faces),
-            "fits": with_faces is not None,
+            "fits": scan.faces is not None,
             "rejects": table.reason_code.value_counts().sort_index().to_dict(),
             "n_shape": options.n_shape,
             "n_expression": options.n_expression,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -118,10 +119,64 @@ def _read(job: tuple[str, str]) -> dict:
     return row | {"features": fbank.features, "period": fbank.period}
 
 
-def _flush(folder: Path, rows: list[dict], pending: list[np.ndarray]) -> None:
-    """Write the last shard: ``pending`` features of the last ``len(pending)`` index rows."""
-    paths = [r["path"] for r in rows[-len(pending) :]]
-    write_shard(folder, rows[-1]["shard"], paths, pending)
+class VoiceRead(NamedTuple):
+    """What reading a release's fbank files gave: ``index.csv`` and ``rejects.csv`` rows of a
+    ``features`` folder, and how many files were a repeated utterance."""
+
+    index: pd.DataFrame
+    rejects: pd.DataFrame
+    untiled: int
+
+
+def _read_all(
+    files: pd.DataFrame,
+    shard_size: int,
+    workers: int,
+    progress: Callable[[Iterable[dict]], Iterable[dict]],
+    store: Callable[[list[dict], list[np.ndarray]], None] | None,
+) -> VoiceRead:
+    """Read every file of ``files`` once; hand each shard (every full one, then the rest) to
+    ``store`` when given: the index rows so far, and the (T_i, 64) features of the last rows."""
+    jobs = list(zip(files.identity.astype(str), files.path.astype(str), strict=True))
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    pending: list[np.ndarray] = []
+    untiled = 0
+    for result in progress(ordered_map(_read, jobs, workers)):
+        if "features" not in result:
+            rejected.append(result)
+            continue
+        features = result.pop("features")
+        untiled += result.pop("period") is not None
+        start = sum(len(f) for f in pending)
+        seconds = round(len(features) / FRAMES_PER_S, 4)
+        rows.append(
+            result
+            | {"shard": len(rows) // shard_size, "start": start, "n_frames": len(features)}
+            | {"duration_s": seconds, "speech_s": seconds, "resampled": False}
+            | {"mixed_down": False, "truncated": False, "clipped_fraction": 0.0}
+        )
+        pending.append(features)
+        if len(pending) == shard_size:
+            if store is not None:
+                store(rows, pending)
+            pending = []
+    if pending and store is not None:
+        store(rows, pending)
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    return VoiceRead(index, pd.DataFrame(rejected, columns=REJECT_COLUMNS), untiled)
+
+
+def check_voice_files(
+    files: pd.DataFrame,
+    *,
+    shard_size: int = 256,
+    workers: int = 1,
+    progress: Callable[[Iterable[dict]], Iterable[dict]] = iter,
+) -> VoiceRead:
+    """What ``write_voice_features`` would return for ``files``, without writing anything (the
+    ``intersect`` stage decides from it which utterances the manifest lists)."""
+    return _read_all(files, shard_size, workers, progress, None)
 
 
 def write_voice_features(
@@ -131,47 +186,26 @@ def write_voice_features(
     shard_size: int = 256,
     workers: int = 1,
     progress: Callable[[Iterable[dict]], Iterable[dict]] = iter,
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+) -> VoiceRead:
     """Store the fbank files of ``files`` (``list_voice_files`` rows) as a ``features`` folder.
 
     Each file is read once (``read_fbank``, repetition undone). Rejected files go to
     ``rejects.csv`` with their reason, as the ``features`` stage lists its rejects.
 
     Returns:
-        ``(index, rejects, untiled)``: ``index.csv`` and ``rejects.csv`` as written, and how
-        many files were a repeated utterance.
+        ``index.csv`` and ``rejects.csv`` as written, and how many files were a repeated
+        utterance (``VoiceRead``).
     """
-    jobs = list(zip(files.identity.astype(str), files.path.astype(str), strict=True))
-    rows: list[dict] = []
-    rejected: list[dict] = []
-    pending: list[np.ndarray] = []
-    untiled = 0
     with atomic_dir(out, owns=("shard_*.npz", "index.csv", "rejects.csv")) as tmp:
-        for result in progress(ordered_map(_read, jobs, workers)):
-            if "features" not in result:
-                rejected.append(result)
-                continue
-            features = result.pop("features")
-            untiled += result.pop("period") is not None
-            start = sum(len(f) for f in pending)
-            seconds = round(len(features) / FRAMES_PER_S, 4)
-            rows.append(
-                result
-                | {"shard": len(rows) // shard_size, "start": start, "n_frames": len(features)}
-                | {"duration_s": seconds, "speech_s": seconds, "resampled": False}
-                | {"mixed_down": False, "truncated": False, "clipped_fraction": 0.0}
-            )
-            pending.append(features)
-            if len(pending) == shard_size:
-                _flush(tmp, rows, pending)
-                pending = []
-        if pending:
-            _flush(tmp, rows, pending)
-        index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
-        rejects = pd.DataFrame(rejected, columns=REJECT_COLUMNS)
-        index.to_csv(tmp / "index.csv", index=False)
-        rejects.to_csv(tmp / "rejects.csv", index=False)
-    return index, rejects, untiled
+
+        def store(rows: list[dict], pending: list[np.ndarray]) -> None:
+            paths = [r["path"] for r in rows[-len(pending) :]]
+            write_shard(tmp, rows[-1]["shard"], paths, pending)
+
+        read = _read_all(files, shard_size, workers, progress, store)
+        read.index.to_csv(tmp / "index.csv", index=False)
+        read.rejects.to_csv(tmp / "rejects.csv", index=False)
+    return read
 
 
 def voices_table(files: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:

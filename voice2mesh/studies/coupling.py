@@ -62,6 +62,7 @@ def point_params(
         synth=replace(params.synth, root=str(world), voice_coupling=coupling),
         intersect=replace(
             params.intersect,
+            source="voxceleb",  # every point is a synthetic world, whatever params.yaml reads
             voxceleb_root=str(world / "voxceleb1"),
             vggface_root=str(world / "vggface"),
             meta_file=None,
