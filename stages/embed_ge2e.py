@@ -1,8 +1,9 @@
 """Stage ``embed_ge2e``: a GE2E speaker embedding of every utterance the ``features`` stage kept.
 
-Reads:  params ``ge2e``, ``features.out``; ``data/features/index.csv`` (the utterances, so the
-        set is the log-mel rows'), their wav files, the GE2E weights inside the installed
-        ``resemblyzer`` wheel (their sha256 must be ``ge2e.weights_sha256``) and the cache.
+Reads:  params ``ge2e``, ``features.out``, ``intersect.source``; ``data/features/index.csv``
+        (the utterances, so the set is the log-mel rows'), their wav files, the GE2E weights
+        inside the installed ``resemblyzer`` wheel (their sha256 must be
+        ``ge2e.weights_sha256``) and the cache.
 Writes: ``${ge2e.out}/`` (``embeddings.npz``, ``index.csv``, ``rejects.csv``; see
         ``voice2mesh.encoders.store``), the cache ``${ge2e.cache}`` (embeddings by file hash:
         a persistent output, so `dvc repro` after a params change re-embeds only what changed)
@@ -10,6 +11,9 @@ Writes: ``${ge2e.out}/`` (``embeddings.npz``, ``index.csv``, ``rejects.csv``; se
         and of trimmed speech, the weights' hash). ``ge2e.workers`` processes of one torch thread
         each: the bytes depend neither on the machine's core count nor on the number of workers;
         the cache never changes them.
+Skips:  voices without waveforms (``intersect.source: release``: fbank features): the folder
+        holds only ``rejects.csv``, every utterance with code ``no_waveform``, and the metrics
+        say ``skipped`` and why; no failure (``evaluate`` then leaves the GE2E row out).
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ from voice2mesh.encoders import (
     embed_files,
     load_ge2e,
 )
-from voice2mesh.encoders.store import INDEX_COLUMNS, REJECT_COLUMNS, write_embeddings
+from voice2mesh.encoders.store import (
+    INDEX_COLUMNS,
+    NO_WAVEFORM,
+    REJECT_COLUMNS,
+    write_embeddings,
+    write_skipped,
+)
 from voice2mesh.io import write_json
 from voice2mesh.parallel import ordered_map
 
@@ -119,6 +129,26 @@ def _embed(
     )
 
 
+def skip(params: Params, utterances: pd.DataFrame, reason: str, metrics: Path) -> dict:
+    """Reject every utterance for ``reason`` (no waveform to embed); write the folder and a
+    metrics file saying so."""
+    rejects = pd.DataFrame({"identity": utterances.identity, "path": utterances.path}).assign(
+        reason_code=NO_WAVEFORM, reason=reason
+    )
+    write_skipped(params.ge2e.out, rejects)
+    if not Path(params.ge2e.cache).is_file():  # an output dvc checks: an empty cache, for no
+        EmbeddingCache(params.ge2e.cache, NO_WAVEFORM).save()  # encoder (a real run replaces it)
+    log.warning("skipped: %s; %d utterances listed in rejects.csv", reason, len(rejects))
+    counts = {
+        "skipped": reason,
+        "utterances": len(utterances),
+        "embedded": 0,
+        "rejected": {NO_WAVEFORM: len(rejects)} if len(rejects) else {},
+    }
+    write_json(metrics, counts)
+    return counts
+
+
 def run(
     params: Params,
     metrics: Path = METRICS,
@@ -131,6 +161,9 @@ def run(
     """
     cfg = params.ge2e
     utterances = FeatureStore(params.features.out).index[["identity", "path", "duration_s"]]
+    reason = params.intersect.no_waveforms
+    if reason is not None:
+        return skip(params, utterances, reason, metrics)
     if encoder is None:
         encoder = load_ge2e("cpu", cfg.weights_sha256)
     cache = EmbeddingCache(cfg.cache, encoder.key)

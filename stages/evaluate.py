@@ -1,10 +1,10 @@
 """Stage ``evaluate``: the paper's metrics for every row and training seed on the test identities.
 
 Reads:  params ``evaluate``, ``seed``, ``n_seeds``, ``device``, ``face_model``,
-        ``intersect.out``, ``features.out``, ``fit3dmm.out``, ``landmarks.out``,
-        ``pretrain_voice.out``, ``supervised.out``, ``supervised_ge2e.out``, ``ge2e.out``,
-        ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.method``; the manifest, features, GE2E
-        embeddings, reference fits, every seed's models and (synthetic world,
+        ``intersect.out``, ``intersect.source``, ``features.out``, ``fit3dmm.out``,
+        ``landmarks.out``, ``pretrain_voice.out``, ``supervised.out``, ``supervised_ge2e.out``,
+        ``ge2e.out``, ``teacher.out``, ``gan.out``, ``kd.out``, ``kd.method``; the manifest,
+        features, GE2E embeddings, reference fits, every seed's models and (synthetic world,
         ``evaluate.truth``) the true shapes; the train- and test-split face crops for the
         teacher's held-out accuracy. The only stage that reads the test (A–E) identities.
 Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the voice, the first
@@ -13,12 +13,16 @@ Rows:   ``evaluation.rows.ROWS``: mean_face, gender_mean_face (gender from the v
         supervised, supervised_ge2e (the supervised heads on GE2E embeddings; an utterance
         embed_ge2e rejected gets the mean face, listed under counts), unsupervised
         (= kd_ablation@<kd.method>), kd_ablation@<method> for every KD method; every network
-        row once per seed of ``Params.train_seeds``.
+        row once per seed of ``Params.train_seeds``. A row whose stage trains no model under
+        the params (``rows.left_out_rows``: supervised_ge2e with ``intersect.source: release``,
+        voices without waveforms) is left out and listed with why under counts; any other
+        missing model is an error.
 Writes: ``metrics/evaluate.json``: blocks ``vs_reference``, ``vs_truth`` (as predicted),
         ``shape_only``, ``shape_only_vs_truth`` (expression set to zero): row → ``n_seeds`` and
         metric → mean, CI, paired p and Holm-adjusted p against the mean faces and the baseline
         (two-level bootstrap over identities and seeds); ``families`` (the Holm families); the
-        gender classifier's accuracy; the teacher's shape RMSE vs fits and truth; counts.
+        gender classifier's accuracy; the teacher's shape RMSE vs fits and truth; counts
+        (``rows_left_out``: row -> why).
         ``${evaluate.out}/``: ``per_utterance.csv`` (every metric of every row, seed, scoring
         and reference kind per utterance), ``paired.csv`` (paired differences with CIs, p and
         Holm p) and ``predictions.npz`` (the first seed's coefficients per row, for the report).
@@ -44,7 +48,7 @@ from voice2mesh.evaluation.embedded import EmbeddingLookup, predict_embedded
 from voice2mesh.evaluation.families import too_few_resamples
 from voice2mesh.evaluation.inference import mean_face_rows, predict_batched, teacher_on_photos
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TEACHER_ON_PHOTOS
-from voice2mesh.evaluation.rows import BASELINE, VS_KD_METHOD, predicting_rows
+from voice2mesh.evaluation.rows import BASELINE, VS_KD_METHOD, left_out_rows, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.scorings import score_all
 from voice2mesh.evaluation.store import write_predictions
@@ -149,6 +153,9 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     predictions, gender_metrics, draw_keys = predict(
         params, models, store, test, genders, device, bar, ge2e
     )
+    left_out = left_out_rows(params)
+    for name, why in left_out.items():
+        log.warning("row %s left out: %s", name, why)
     for path in ge2e.missing():
         log.warning("%s: no GE2E embedding (see embed_ge2e's rejects); the mean face", path)
     crops, owners, unreadable = photo_crops(params.landmarks.out, ("test",))
@@ -186,6 +193,7 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
         "test_identities": len(test.identities),
         "test_utterances": len(test.utterances),
         "rows": len(names),
+        "rows_left_out": left_out,
         "seeds": params.n_seeds,
         "resamples": p.n_resamples,
         "test_photos": len(crops),

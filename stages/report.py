@@ -66,7 +66,8 @@ def run(params: Params, metrics: Path = METRICS) -> dict:
     present = results.get("vs_reference", {})
     return {
         "rows": sorted(present),
-        "missing": [r for r in ROW_NAMES if r not in present],
+        "missing": [r for r in tables.shown(ROW_NAMES, results) if r not in present],
+        "left_out": tables.left_out(results),
         "kinds": [k[len("vs_") :] for k in sorted(results) if k.startswith("vs_")],
         "figures": sorted(titles),
     }

@@ -20,9 +20,9 @@ from ge2e_voices import voice, write_voice
 from stages import embed_ge2e
 from voice2mesh.audio.features import INDEX_COLUMNS
 from voice2mesh.audio.shards import write_shard
-from voice2mesh.config import FeaturesParams, Ge2eParams, Params
+from voice2mesh.config import FeaturesParams, Ge2eParams, IntersectParams, Params
 from voice2mesh.encoders import EncoderUnavailable, GE2EEncoder, embed_files, load_ge2e
-from voice2mesh.encoders.store import EmbeddingStore, EmbeddingStoreError
+from voice2mesh.encoders.store import NO_WAVEFORM, EmbeddingStore, EmbeddingStoreError
 from voice2mesh.io import MixedOutputError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -93,6 +93,40 @@ def test_every_stored_utterance_is_embedded_or_listed(net, tmp_path: Path) -> No
     vectors, found = store.lookup([index.path[3], index.path[5], "elsewhere.wav"])
     assert found.tolist() == [False, True, False] and not vectors[[0, 2]].any()
     np.testing.assert_array_equal(vectors[1], direct.vectors[3])
+
+
+def test_release_voices_are_all_rejected_without_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``intersect.source: release`` (fbank features, no waveforms): no weights loaded, every
+    utterance listed as ``no_waveform``, no embeddings, metrics saying why; the cache exists
+    (a dvc output) and a kept one is left as it was."""
+    params = _params(tmp_path)
+    release = str(tmp_path / "release")
+    params = replace(
+        params,
+        intersect=IntersectParams(source="release", voxceleb_root=release, vggface_root=release),
+    )
+    monkeypatch.setattr(embed_ge2e, "load_ge2e", lambda *_: pytest.fail("loaded the weights"))
+    counts = embed_ge2e.run(params, tmp_path / "embed_ge2e.json", quiet=True)
+    assert counts == json.loads((tmp_path / "embed_ge2e.json").read_text())
+    assert "without waveforms" in counts["skipped"]
+    assert (counts["utterances"], counts["embedded"]) == (len(SPECS), 0)
+    assert counts["rejected"] == {NO_WAVEFORM: len(SPECS)}
+    out = Path(params.ge2e.out)
+    assert sorted(f.name for f in out.iterdir()) == ["rejects.csv"]
+    rejects = pd.read_csv(out / "rejects.csv")
+    index = pd.read_csv(Path(params.features.out) / "index.csv")
+    assert rejects.path.tolist() == index.path.tolist()
+    assert rejects.identity.tolist() == [identity for identity, _, _ in SPECS]
+    assert set(rejects.reason_code) == {NO_WAVEFORM} and set(rejects.reason) == {counts["skipped"]}
+    with pytest.raises(EmbeddingStoreError, match=r"index\.csv not found"):
+        EmbeddingStore(out)
+    cache = Path(params.ge2e.cache)
+    assert cache.is_file()
+    cache.write_bytes(b"kept")
+    embed_ge2e.run(params, tmp_path / "embed_ge2e.json", quiet=True)
+    assert cache.read_bytes() == b"kept"
 
 
 def test_outputs_do_not_depend_on_the_cache(net, tmp_path: Path) -> None:

@@ -7,16 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from voice2mesh.config import KD_METHODS, Params
+from voice2mesh.config import KD_METHODS, IntersectParams, Params
 from voice2mesh.evaluation.rows import (
     KD_ROWS,
     MAIN_ROWS,
     ROW_LABELS,
     ROWS,
+    SUPERVISED_GE2E,
+    left_out_rows,
     model_file,
     predicting_rows,
     row,
 )
+
+
+def release_params(root: Path) -> Params:
+    """``intersect.source: release``: voices as fbank features, no waveforms."""
+    folder = str(root / "release")
+    return Params(
+        intersect=IntersectParams(source="release", voxceleb_root=folder, vggface_root=folder)
+    )
 
 
 def test_rows_are_unique_and_in_table_order():
@@ -126,3 +136,17 @@ def test_every_row_stage_is_a_dvc_stage():
     params = Params()
     for r, _, _ in predicting_rows(params):
         assert r.stage(params) in names, r.name
+
+
+def test_the_release_leaves_the_ge2e_row_out_and_says_why(tmp_path: Path):
+    """No waveforms: the GE2E row is left out by name, with the reason; nothing else is."""
+    assert left_out_rows(Params()) == {}
+    assert SUPERVISED_GE2E in {r.name for r, _, _ in predicting_rows(Params())}
+    params = release_params(tmp_path)
+    left_out = left_out_rows(params)
+    assert list(left_out) == [SUPERVISED_GE2E]
+    assert "intersect.source is release" in left_out[SUPERVISED_GE2E]
+    names = {r.name for r, _, _ in predicting_rows(params)}
+    assert names == {r.name for r, _, _ in predicting_rows(Params())} - {SUPERVISED_GE2E}
+    with pytest.raises(ValueError, match=r"'supervised_ge2e' has no model .*waveforms"):
+        model_file(params, SUPERVISED_GE2E)

@@ -4,7 +4,9 @@ A release-layout fixture (A-E identities with voices and one ground-truth face e
 voices and several faces, photos with ``.pts`` landmarks beside them) is read by ``intersect``,
 ``features`` and ``fit3dmm`` with ``intersect.source: release`` (what ``import_release`` writes:
 ``test_release_stages.py``), as ``dvc repro`` runs them. ``evaluate`` predicts with every row
-of ``evaluation.rows.ROWS`` and reads the photos' landmarks, so besides ``pretrain_voice`` and
+of ``evaluation.rows.ROWS`` the release can feed and reads the photos' landmarks: the GE2E row
+(``embed_ge2e``, ``train_supervised_ge2e``) needs waveforms, which the release lacks, so its
+stages skip and ``evaluate`` and the report leave it out, saying why. Besides ``pretrain_voice`` and
 ``train_supervised`` the test runs ``landmarks`` (the release ships none: backend ``pts`` stands
 in for a detector), the teacher (trained on the synthetic ``teacher_corpus``, a population of
 its own), ``train_gan`` and every ``kd_ablation`` method, all tiny, with one seed;
@@ -31,6 +33,7 @@ from release_world import make_release
 from test_pipeline import tiny_params
 
 from stages import (
+    embed_ge2e,
     evaluate,
     features,
     fit3dmm,
@@ -42,13 +45,15 @@ from stages import (
     teacher_corpus,
     train_gan,
     train_supervised,
+    train_supervised_ge2e,
 )
-from voice2mesh.checkpoint import CheckpointError
 from voice2mesh.config import Params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.distill import REGISTRY
-from voice2mesh.evaluation.rows import ROW_NAMES
+from voice2mesh.encoders.store import NO_WAVEFORM
+from voice2mesh.evaluation.rows import ROW_NAMES, SUPERVISED_GE2E
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
+from voice2mesh.report.tables import render_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -128,14 +133,13 @@ def _pretrain_teacher(params: Params, m: Path) -> None:
     assert vs_fits["shape_rmse"] is None and vs_fits["val_mse"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CheckpointError,
-    reason="a release has fbank features and no waveforms: the GE2E row (embed_ge2e, "
-    "train_supervised_ge2e) has no input, and evaluate cannot yet leave a row out",
-)
 def test_evaluate_scores_every_row_on_the_a_to_e_identities(trained) -> None:
+    """Every row the release feeds is scored; the GE2E row is left out, and says why."""
     params, m, _ = trained
+    embedded = embed_ge2e.run(params, m / "embed_ge2e.json", quiet=True)
+    assert "fbank" in embedded["skipped"] and embedded["embedded"] == 0
+    assert embedded["rejected"] == {NO_WAVEFORM: embedded["utterances"]}
+    assert "skipped" in train_supervised_ge2e.run(params, m / "ge2e.json", m / "ge2e.csv")
     teacher_corpus.run(params, m / "teacher_corpus.json", quiet=True)
     _pretrain_teacher(params, m)
     train_gan.run(params, m / "train_gan.json", m / "gan.csv", quiet=True)
@@ -146,10 +150,16 @@ def test_evaluate_scores_every_row_on_the_a_to_e_identities(trained) -> None:
     assert counts["test_identities"] == len(TEST_PEOPLE)
     assert counts["test_utterances"] == len(TEST_PEOPLE) * params.evaluate.n_utterances
     assert counts["test_photos"] == len(TEST_PEOPLE) and not counts["unreadable_test_photos"]
-    assert set(out["vs_reference"]) == set(ROW_NAMES)  # every row, predicted or computed
+    assert set(counts["rows_left_out"]) == {SUPERVISED_GE2E}
+    assert "waveform" in counts["rows_left_out"][SUPERVISED_GE2E]
+    assert set(out["vs_reference"]) == set(ROW_NAMES) - {SUPERVISED_GE2E}  # the others, scored
     assert out["vs_reference"]["supervised"]["n_seeds"] == 1
     scored = pd.read_csv(Path(params.evaluate.out) / "per_utterance.csv")
     supervised = scored.query("model == 'supervised'")
     test_ids = read_manifests(Path(params.intersect.out)).identities.query("split == 'test'")
     assert set(supervised.identity.astype(str)) == set(test_ids.identity.astype(str))
     assert supervised[list(METRIC_COLUMNS)].notna().all().all()
+    assert SUPERVISED_GE2E not in set(scored.model)
+    tables = render_tables(out)
+    assert not [line for line in tables.splitlines() if line.startswith("|") and "GE2E" in line]
+    assert "Left out: Supervised (GE2E): intersect.source is release" in tables

@@ -329,3 +329,24 @@ def test_table5_from_summarise_blocks_with_the_kd_method_comparator():
     assert summary["kd_ablation@pkt"]["ARE"]["p_vs_unsupervised"] == pytest.approx(2 / 201)
     assert pkt[-1].startswith("0.010 (")
     assert rkd[-1] == "—"
+
+
+def test_a_row_left_out_loses_its_column_and_says_why():
+    """``counts.rows_left_out``: no column, no dash, not "missing"; a line names it and why."""
+    results = fake_results(truth=False)
+    results["counts"]["rows_left_out"] = {"supervised_ge2e": "no waveforms"}
+    text = t.render_tables(results)
+    for heading in ("### Table 1.", "### Table 4.", "### Tables 1-4, shape only"):
+        table = section(text, heading)
+        assert "Supervised (GE2E)" not in cells(table, "Metric")
+        assert cells(table, "Metric")[1:5] == [
+            "Mean face", "Gender mean face", "Teacher on photos", "Baseline"
+        ]  # fmt: skip
+        assert "Left out: Supervised (GE2E): no waveforms." in table
+        assert "not in metrics/evaluate.json: Teacher on photos, Baseline, Unsupervised." in table
+    table1 = section(text, "### Table 1.")
+    assert cells(table1, "Metric")[5] == "Supervised"
+    assert cells(table1, "ER")[5].startswith("0.")  # the supervised value under its own label
+    table5 = section(text, "### Table 5.")
+    assert "Left out" not in table5 and "GE2E" not in table5
+    assert t.render_tables(fake_results(truth=False)).count("Left out") == 0

@@ -7,6 +7,7 @@ learn. The store also holds a test-split speaker, whose embeddings must never be
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytest
 import torch
 from split_reads import record_reads
 
-from voice2mesh.config import FaceModelParams, SupervisedGe2eParams
+from stages import train_supervised_ge2e as stage
+from voice2mesh.config import FaceModelParams, IntersectParams, Params, SupervisedGe2eParams
 from voice2mesh.encoders.store import EmbeddingStore, write_embeddings
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.supervised_ge2e import train_supervised_ge2e
@@ -109,3 +111,28 @@ def test_too_few_training_speakers_is_a_clear_error(world: World) -> None:
     data = (world.store, voices, world.references, world.shape)
     with pytest.raises(ValueError, match="1 training identities with a reference face"):
         train_supervised_ge2e(TINY, FACE, data, Schedule(2, 0, 0))
+
+
+def test_the_stage_skips_release_voices_and_leaves_no_model(tmp_path: Path) -> None:
+    """``intersect.source: release`` (no waveforms, nothing embedded): no model (an older run's
+    is removed), a header-only plot, metrics saying why; nothing else is read."""
+    release = str(tmp_path / "release")
+    section = SupervisedGe2eParams(
+        out=str(tmp_path / "models"), resume_state=str(tmp_path / "resume")
+    )
+    params = replace(
+        Params(),
+        intersect=IntersectParams(source="release", voxceleb_root=release, vggface_root=release),
+        fit3dmm=replace(Params().fit3dmm, out=str(tmp_path / "no_fits")),
+        supervised_ge2e=section,
+    )
+    stale = section.model_path(params.seed)
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an older run's")
+    metrics, plot = tmp_path / "metrics.json", tmp_path / "plot.csv"
+    out = stage.run(params, metrics, plot, quiet=True)
+    assert "intersect.source is release" in out["skipped"]
+    assert json.loads(metrics.read_text()) == out
+    assert Path(section.out).is_dir() and not any(Path(section.out).iterdir())
+    assert Path(section.resume_state).is_dir()
+    assert plot.read_text().strip() == "seed,step,loss,val_mse"

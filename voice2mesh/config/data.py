@@ -71,6 +71,16 @@ class IntersectParams(Section):
     release: ReleaseParams = field(default_factory=ReleaseParams)  # source: release only
     out: str = "data/manifest"
 
+    @property
+    def no_waveforms(self) -> str | None:
+        """Why the voices of ``source`` have no waveform (GE2E embeds waveforms), or None."""
+        if self.source != "release":
+            return None
+        return (
+            "intersect.source is release: the release's voices are fbank features without "
+            "waveforms, and GE2E embeds waveforms"
+        )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.source != "release":

@@ -8,8 +8,11 @@
     rejects.csv      identity, path, reason_code, reason (as the features stage's)
 
 The folder is built aside and moved into place whole (``io.atomic_dir``); when too many
-utterances are rejected it holds only ``rejects.csv``, to show why. ``EmbeddingStore`` checks
-that index and arrays agree, and finds utterances by path.
+utterances are rejected it holds only ``rejects.csv``, to show why. Voices without waveforms
+(``IntersectParams.no_waveforms``: the authors' release ships fbank features) give the same
+folder, every utterance rejected with code ``no_waveform``, written by ``write_skipped``
+without failing. ``EmbeddingStore`` checks that index and arrays agree, and finds utterances
+by path.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ INDEX_COLUMNS = ["identity", "path", "speech_s"]
 REJECT_COLUMNS = ["identity", "path", "reason_code", "reason"]
 OWNS = ("embeddings.npz", "index.csv", "rejects.csv")
 STAGE = "embed_ge2e"
+NO_WAVEFORM = "no_waveform"  # the reject code of every utterance when there are no waveforms
 
 
 class EmbeddingStoreError(ValueError):
@@ -45,6 +49,12 @@ def reject_problem(n_rejected: int, n_total: int, max_fraction: float, folder: P
             f"{max_fraction}; see {folder / 'rejects.csv'}"
         )
     return None
+
+
+def write_skipped(folder: Path | str, rejects: pd.DataFrame) -> None:
+    """Write the folder of a skipped run: ``rejects.csv`` only (``REJECT_COLUMNS``)."""
+    with atomic_dir(Path(folder), owns=OWNS) as tmp:
+        rejects[REJECT_COLUMNS].to_csv(tmp / "rejects.csv", index=False)
 
 
 def write_embeddings(

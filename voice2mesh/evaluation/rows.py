@@ -11,6 +11,9 @@
     voice     what the predictor reads (``models.registry.ModelKind.voice``): "logmel", the
               (B, 64, T) features of the ``features`` stage; "ge2e", the (B, 256) embeddings of
               the ``embed_ge2e`` stage (an utterance it rejected gets the mean face, counted)
+    skipped   params -> why its stage trains no model under them (None: it trains one); such a
+              row is left out explicitly (``left_out_rows``): not predicted, listed with the
+              reason under ``evaluate``'s counts, its column dropped from the report
 
 Every network is trained once per seed of ``Params.train_seeds``, so a row with a model is
 predicted once per seed (``predicting_rows``): its files for seed ``k`` are seed ``k``'s models
@@ -57,6 +60,7 @@ class Row:
     files: Callable[[Params, int], tuple[Path, ...]] = lambda _, __: ()
     load: Callable[[tuple[Path, ...], ModelCache], Predictor] | None = None
     voice: Literal["logmel", "ge2e"] = "logmel"
+    skipped: Callable[[Params], str | None] = lambda _: None
 
 
 def _predictor(files: tuple[Path, ...], models: ModelCache) -> Predictor:
@@ -105,6 +109,7 @@ ROWS: tuple[Row, ...] = (
         lambda p, seed: (p.supervised_ge2e.model_path(seed),),
         _predictor,
         voice="ge2e",
+        skipped=lambda p: p.intersect.no_waveforms,  # as embed_ge2e and its training skip
     ),
     Row(
         UNSUPERVISED,
@@ -130,13 +135,21 @@ def row(name: str) -> Row:
     raise ValueError(f"no evaluation row {name!r}; known: {', '.join(ROW_NAMES)}")
 
 
+def left_out_rows(params: Params) -> dict[str, str]:
+    """``{row name: why}`` for every row whose stage trains no model under ``params``."""
+    reasons = {r.name: r.skipped(params) for r in ROWS}
+    return {name: why for name, why in reasons.items() if why is not None}
+
+
 def predicting_rows(params: Params) -> list[tuple[Row, int, tuple[Path, ...]]]:
     """``(row, seed, files)`` for every row with a model and every seed of
-    ``params.train_seeds``, row after row in table order, seeds in order within a row."""
+    ``params.train_seeds``, row after row in table order, seeds in order within a row; rows
+    ``left_out_rows`` names are not among them."""
+    left_out = left_out_rows(params)
     return [
         (r, seed, r.files(params, seed))
         for r in ROWS
-        if r.load is not None
+        if r.load is not None and r.name not in left_out
         for seed in params.train_seeds
     ]
 
@@ -146,13 +159,17 @@ def model_file(params: Params, name: str, seed: int | None = None) -> Path:
     ``params.train_seeds``), e.g. for ``voice2mesh predict --row``.
 
     Raises:
-        ValueError: a seed ``params`` does not train, a row without exactly one model file, or
-            a model file not there (the message lists the seeds trained beside it).
+        ValueError: a seed ``params`` does not train, a row left out (``left_out_rows``), a row
+            without exactly one model file, or a model file not there (the message lists the
+            seeds trained beside it).
     """
     seeds = ", ".join(map(str, params.train_seeds))
     if seed is not None and seed not in params.train_seeds:
         raise ValueError(f"seed {seed} is not trained; the seeds are {seeds} (seed, n_seeds)")
     seed = params.train_seeds[0] if seed is None else seed
+    left_out = left_out_rows(params)
+    if name in left_out:
+        raise ValueError(f"row {name!r} has no model under these params: {left_out[name]}")
     files = {r.name: f for r, k, f in predicting_rows(params) if k == seed}
     if name not in files or len(files[name]) != 1:
         usable = ", ".join(n for n, f in files.items() if len(f) == 1)

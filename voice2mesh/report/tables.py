@@ -7,7 +7,9 @@ gender-from-voice mean face) and the paper's own numbers beside ours. Each table
 training seeds per row, the paired p-values as ``p (Holm-adjusted p)`` with the Holm family
 named under it; Table 5 lists the ARE of the unsupervised model per distillation method
 (``kd_ablation@<key>``); a compact shape-only variant of Tables 1-4 follows. A row missing
-from the json is shown as "—" and named in a footnote.
+from the json is shown as "—" and named in a footnote; a row ``evaluate`` left out on purpose
+(``counts.rows_left_out``: its stage trains no model under the params) loses its column, and a
+line under the table says why.
 """
 
 from __future__ import annotations
@@ -116,24 +118,40 @@ def seeds_cell(summary: Mapping, row: str) -> str:
     return MISSING if n is None else str(n)
 
 
-def _missing_note(rows: tuple[str, ...], summary: Mapping) -> str:
-    missing = [ROW_LABELS.get(r, r) for r in rows if r not in summary]
-    if not missing:
-        return ""
-    return f"\n\n{MISSING}: not in metrics/evaluate.json: {', '.join(missing)}."
+def left_out(results: Mapping) -> dict[str, str]:
+    """``{row: why}``: the rows ``evaluate`` left out on purpose (``counts.rows_left_out``)."""
+    return dict(results.get("counts", {}).get("rows_left_out", {}))
 
 
-def _p_table(summary: Mapping, metrics: tuple[str, ...], alpha: float) -> str:
-    rows = [
+def shown(rows: tuple[str, ...], results: Mapping) -> tuple[str, ...]:
+    """``rows`` less those left out: the columns (or lines) of a table."""
+    gone = left_out(results)
+    return tuple(r for r in rows if r not in gone)
+
+
+def _notes(rows: tuple[str, ...], summary: Mapping, results: Mapping) -> str:
+    """The footnotes of a table over ``rows``: rows left out (and why), rows missing."""
+    gone = left_out(results)
+    text = "".join(f"\n\nLeft out: {ROW_LABELS.get(r, r)}: {gone[r]}." for r in rows if r in gone)
+    missing = [ROW_LABELS.get(r, r) for r in shown(rows, results) if r not in summary]
+    if missing:
+        text += f"\n\n{MISSING}: not in metrics/evaluate.json: {', '.join(missing)}."
+    return text
+
+
+def _p_table(
+    summary: Mapping, rows: tuple[str, ...], metrics: tuple[str, ...], alpha: float
+) -> str:
+    lines = [
         [METRIC_LABELS.get(m, m)]
         + [
             " / ".join(fmt_p_holm(_entry(summary, r, m), c, alpha) for c in COMPARATORS)
-            for r in MAIN_ROWS
+            for r in rows
         ]
         for m in metrics
     ]
     text = "\n\np (Holm-adjusted p) vs baseline / vs gender mean face:\n\n"
-    return text + markdown_table(["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS], rows)
+    return text + markdown_table(["Metric"] + [ROW_LABELS[r] for r in rows], lines)
 
 
 def metric_table(
@@ -149,16 +167,16 @@ def metric_table(
         paper: add the paper's Baseline / Supervised / Unsupervised columns.
         confidence: the CI level (1 − the significance level of the stars).
     """
-    summary = results.get(block, {})
-    header_cells = ["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS]
+    summary, columns = results.get(block, {}), shown(MAIN_ROWS, results)
+    header_cells = ["Metric"] + [ROW_LABELS[r] for r in columns]
     header_cells += [f"Paper: {ROW_LABELS[r]}" for r in PAPER_ROWS] if paper else []
     rows = []
     for metric in spec.metrics:
-        cells = [fmt_ci(_entry(summary, r, metric), spec.digits) for r in MAIN_ROWS]
+        cells = [fmt_ci(_entry(summary, r, metric), spec.digits) for r in columns]
         if paper:
             cells += [fmt_value(PAPER[r][metric], spec.digits) for r in PAPER_ROWS]
         rows.append([METRIC_LABELS.get(metric, metric), *cells])
-    seeds = [seeds_cell(summary, r) for r in MAIN_ROWS]
+    seeds = [seeds_cell(summary, r) for r in columns]
     rows.append(["Seeds", *seeds, *([str(PAPER_SEEDS)] * len(PAPER_ROWS) if paper else [])])
     if spec.change is not None:
         label = METRIC_LABELS.get(spec.change, spec.change)
@@ -166,7 +184,7 @@ def metric_table(
             base = _mean(summary, comp, spec.change)
             cells = [
                 MISSING if r == comp else pct_change(_mean(summary, r, spec.change), base)
-                for r in MAIN_ROWS
+                for r in columns
             ]
             if paper:
                 base = PAPER.get(comp, {}).get(spec.change)
@@ -176,9 +194,9 @@ def metric_table(
                 ]
             rows.append([f"{label}: % vs {ROW_LABELS[comp].lower()}", *cells])
     text = f"### Table {spec.number}. {spec.title}\n\n" + markdown_table(header_cells, rows)
-    text += _p_table(summary, spec.metrics, 1.0 - confidence)
+    text += _p_table(summary, columns, spec.metrics, 1.0 - confidence)
     text += "\n\n" + family_line(results, family_name(block, "Tables 1-4"), confidence)
-    return text + _missing_note(MAIN_ROWS, summary)
+    return text + _notes(MAIN_ROWS, summary, results)
 
 
 def kd_table(results: Mapping, block: str, paper: bool, confidence: float = 0.95) -> str:
@@ -192,7 +210,7 @@ def kd_table(results: Mapping, block: str, paper: bool, confidence: float = 0.95
     head += ["p (Holm) vs kd.method"]
     head += ["Paper: ARE mean"] if paper else []
     rows = []
-    for row in KD_ROWS:
+    for row in shown(KD_ROWS, results):
         entry = _entry(summary, row, "ARE")
         spread = entry.get("seed_sd") if isinstance(entry, Mapping) else None
         cells = [ROW_LABELS[row], seeds_cell(summary, row), fmt_ci(entry, 4)]
@@ -206,26 +224,26 @@ def kd_table(results: Mapping, block: str, paper: bool, confidence: float = 0.95
     text = "### Table 5. ARE mean of the unsupervised model per distillation method\n\n"
     text += markdown_table(head, rows)
     text += "\n\n" + family_line(results, family_name(block, "Table 5"), confidence)
-    return text + _missing_note(KD_ROWS, summary)
+    return text + _notes(KD_ROWS, summary, results)
 
 
 def shape_only_table(results: Mapping, block: str, confidence: float = 0.95) -> str:
     """Tables 1-4 in short (ARE, NME, RMSE) with every row's expression set to zero."""
-    summary = results.get(block, {})
+    summary, columns = results.get(block, {}), shown(MAIN_ROWS, results)
     rows = [
-        [METRIC_LABELS.get(m, m)] + [fmt_ci(_entry(summary, r, m), DIGITS[m]) for r in MAIN_ROWS]
+        [METRIC_LABELS.get(m, m)] + [fmt_ci(_entry(summary, r, m), DIGITS[m]) for r in columns]
         for m in SHAPE_ONLY_METRICS
     ]
-    rows.append(["Seeds", *(seeds_cell(summary, r) for r in MAIN_ROWS)])
+    rows.append(["Seeds", *(seeds_cell(summary, r) for r in columns)])
     text = (
         "### Tables 1-4, shape only: every row's expression set to zero (RMSE in mm)\n\n"
         "The references are neutral, so this leaves out what a network loses by predicting an "
         "expression; the mean faces are neutral anyway and score as above.\n\n"
     )
-    text += markdown_table(["Metric"] + [ROW_LABELS[r] for r in MAIN_ROWS], rows)
-    text += _p_table(summary, SHAPE_ONLY_METRICS, 1.0 - confidence)
+    text += markdown_table(["Metric"] + [ROW_LABELS[r] for r in columns], rows)
+    text += _p_table(summary, columns, SHAPE_ONLY_METRICS, 1.0 - confidence)
     text += "\n\n" + family_line(results, family_name(block, "Tables 1-4"), confidence)
-    return text + _missing_note(MAIN_ROWS, summary)
+    return text + _notes(MAIN_ROWS, summary, results)
 
 
 def render_tables(
