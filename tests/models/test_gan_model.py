@@ -90,7 +90,9 @@ def test_dcgan_switches_add_batchnorm_and_tanh_only() -> None:
 
     def deconvs(config: GanConfig) -> list[tuple[int, int]]:
         layers = Generator(config).modules()
-        return [(m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.ConvTranspose2d)]
+        return [
+            (m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.ConvTranspose2d)
+        ]
 
     assert deconvs(wen) == deconvs(dcgan)
     with torch.no_grad():

@@ -13,7 +13,6 @@ from voice2mesh.models.student import make_divisible
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
 @pytest.mark.parametrize("width", [0.25, 0.5])
 def test_student_matches_the_teacher_contract(width: float) -> None:
     x = crops_to_input(np.zeros((2, 120, 120, 3), np.uint8))
@@ -81,7 +80,11 @@ def test_the_registry_keeps_the_input_size_and_reads_old_models_at_120() -> None
 
     arch = {
         "gan": {
-            "gan": {"embedding_dim": 64, "generator_channels": [32, 16, 8], "face_channels": [8, 16, 32]},
+            "gan": {
+                "embedding_dim": 64,
+                "generator_channels": [32, 16, 8],
+                "face_channels": [8, 16, 32],
+            },
             "encoder": {"channels": [8, 8, 8, 8], "embedding_dim": 64},
             "n_identities": 3,
         },

@@ -74,15 +74,13 @@ def val_split(identities: pd.DataFrame, fraction: float) -> np.ndarray:
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"val_fraction must lie in [0, 1), got {fraction}")
-    rank = identities.identity.astype(str).map(
-        lambda i: hashlib.sha256(i.encode()).hexdigest()
-    )
+    rank = identities.identity.astype(str).map(lambda i: hashlib.sha256(i.encode()).hexdigest())
     held = np.zeros(len(identities), dtype=bool)
     train = identities.split.to_numpy() == "train"
     for gender in sorted(set(identities.gender[train].astype(str))):
         rows = np.flatnonzero(train & (identities.gender.astype(str).to_numpy() == gender))
         ordered = rows[np.argsort(rank.to_numpy()[rows], kind="stable")]
-        held[ordered[: int(round(fraction * len(rows)))]] = True
+        held[ordered[: round(float(fraction) * len(rows))]] = True
     return held
 
 

@@ -10,16 +10,16 @@ Same contract as ``voice2mesh.models.mobilenet.MobileNetV1`` (the teacher): inpu
 120) from ``crops_to_input`` (BGR, ``(x - 127.5) / 128``); ``features(x)`` -> (mid-level map,
 pooled embedding); ``head(pooled)`` -> (B, 62) parameters in the teacher's whitened space;
 ``forward(x) = head(features(x)[1])``. ``input_size`` below 120 resizes the input first, as the
-teacher's does (the default pipeline: 64, the teacher's size; the GAN draws 32x32). At 120x120 the spatial sizes are 60 (stem), 60, 30, 15,
-8 (64- and 96-channel stages), 4 (160 and 320); the mid-level map is the 8x8 output of the
-96-channel stage, the resolution of the teacher's.
+teacher's does (the default pipeline: 64, the teacher's size; the GAN draws 32x32). At 120x120
+the spatial sizes are 60 (stem), 60, 30, 15, 8 (64- and 96-channel stages), 4 (160 and 320);
+the mid-level map is the 8x8 output of the 96-channel stage, the resolution of the teacher's.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.models.mobilenet import N_PARAMS
 

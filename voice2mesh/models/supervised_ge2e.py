@@ -7,19 +7,20 @@ the ``embed_ge2e`` stage, and the paper's linear heads on it, trained with an L2
     (B, 256) unit-norm GE2E embedding -> Dropout -> Linear 256->Ks  (shape, z-scores)
                                                  -> Linear 256->Ke  (expression, z-scores)
 
-As ``SupervisedVoice2Mesh``, the heads predict z-scores of the training targets, whose mean and
-std are buffers that ``predict_raw`` undoes.
+As ``SupervisedVoice2Mesh``, the heads (``models.heads``) predict z-scores of the training
+targets, whose mean and std are buffers that ``predict_raw`` undoes.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from voice2mesh.models.heads import CoefficientHeads
 
 EMBEDDING_DIM = 256  # GE2E's d-vector (encoders.ge2e.EMBEDDING_DIM; models need no encoders)
 
 
-class Ge2eVoice2Mesh(nn.Module):
+class Ge2eVoice2Mesh(CoefficientHeads):
     """Two linear heads from a GE2E embedding onto normalised 3DMM coefficients."""
 
     def __init__(
@@ -30,30 +31,8 @@ class Ge2eVoice2Mesh(nn.Module):
         embedding_dim: int = EMBEDDING_DIM,
     ) -> None:
         super().__init__()
-        if n_shape < 1 or n_expression < 0 or not 0.0 <= dropout < 1.0 or embedding_dim < 1:
-            raise ValueError(
-                "Ge2eVoice2Mesh: need n_shape >= 1, n_expression >= 0, 0 <= dropout < 1 and "
-                f"embedding_dim >= 1, got {n_shape}, {n_expression}, {dropout}, {embedding_dim}"
-            )
-        self.n_shape, self.n_expression, self.embedding_dim = n_shape, n_expression, embedding_dim
-        self.dropout = nn.Dropout(dropout)
-        self.shape_head = nn.Linear(embedding_dim, n_shape)
-        self.expression_head = nn.Linear(embedding_dim, n_expression)
-        n = n_shape + n_expression
-        self.register_buffer("target_mean", torch.zeros(n))  # (Ks + Ke,) raw-coefficient mean
-        self.register_buffer("target_std", torch.ones(n))  # (Ks + Ke,) raw-coefficient std
-
-    def set_target_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store the raw targets' (Ks + Ke,) mean and std; a std of 0 is replaced by 1."""
-        n = self.n_shape + self.n_expression
-        if mean.shape != (n,) or std.shape != (n,):
-            raise ValueError(
-                f"target statistics must be ({n},) = shape + expression, got "
-                f"{tuple(mean.shape)} and {tuple(std.shape)}"
-            )
-        std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant targets: no scaling
-        self.target_mean.copy_(mean)
-        self.target_std.copy_(std)
+        self.embedding_dim = embedding_dim
+        self.build_heads(embedding_dim, n_shape, n_expression, dropout)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 256) embeddings -> normalised ``(shape (B, Ks), expression (B, Ke))``."""
@@ -62,11 +41,4 @@ class Ge2eVoice2Mesh(nn.Module):
                 f"Ge2eVoice2Mesh expects (B, {self.embedding_dim}) GE2E embeddings, got "
                 f"{tuple(x.shape)} (a log-mel? this model reads embed_ge2e's embeddings)"
             )
-        h = self.dropout(x)
-        return self.shape_head(h), self.expression_head(h)
-
-    def predict_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 256) embeddings -> raw 3DMM ``(shape (B, Ks), expression (B, Ke))``."""
-        shape, expression = self(x)
-        raw = torch.cat([shape, expression], dim=1) * self.target_std + self.target_mean
-        return raw[:, : self.n_shape], raw[:, self.n_shape :]
+        return self.heads(x)

@@ -23,7 +23,6 @@ from voice2mesh.models.convnet import ConvNet
 from voice2mesh.models.mobilenet import N_PARAMS, MobileNetV1, crops_to_input
 from voice2mesh.safe_pickle import load_pickle
 
-
 ARCHES = ("mobilenet_v1", "convnet")
 
 
