@@ -7,7 +7,8 @@ Reads:  params ``kd`` (not ``kd.method``), ``gan``, ``seed``, ``n_seeds``, ``dev
         ``face_model``, ``intersect.out``, ``features.out``, ``fit3dmm.out``,
         ``landmarks.out``, ``teacher.out``; the manifests, features, the training faces
         (teacher crops, 64 x 64), the one teacher ``models/teacher.pt`` and, for seed ``k``,
-        the GAN ``models/gan_baseline/seed_<k>.pt``.
+        the GAN ``models/gan_baseline/seed_<k>.pt`` and its voice bank
+        ``<gan.banks>/seed_<k>.npz`` (used only if embedded from these very inputs).
 Writes: ``<kd.out>/<method>/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds`` (an
         ``unsupervised`` model; nothing else in the folder), their resume states
         ``<kd.resume_state>/<method>/seed_<k>.pt``, ``metrics/kd_ablation/<method>.json`` (per
@@ -31,6 +32,7 @@ from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 from voice2mesh.train.unsupervised import CURVE_KEYS, kd_config, train_unsupervised
+from voice2mesh.train.voice_banks import VoiceBanks
 
 METRICS, PLOTS = Path("metrics/kd_ablation"), Path("reports/plots/kd_ablation")
 COLUMNS = ["step", *CURVE_KEYS]
@@ -53,6 +55,7 @@ def run(
         FeatureStore(params.features.out),
         read_manifests(Path(params.intersect.out)).voices,
         gan_faces(build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)),
+        VoiceBanks(params.gan.banks),  # train_gan's: the same crops, embedded once
     )
     teacher = load_model(params.teacher.out, device, ("teacher",), "the unsupervised training")
     config = (kd, params.gan, method, params.face_model)

@@ -6,7 +6,9 @@ Reads:  params ``gan``, ``seed``, ``n_seeds``, ``device``, ``intersect.out``, ``
         ``k``, the voice encoder ``models/voice_encoder/seed_<k>.pt``.
 Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.train_seeds`` (a
         ``gan`` model: encoder + GAN, identities; nothing else in the folder), their resume
-        states ``<gan.resume_state>/seed_<k>.pt``, ``metrics/train_gan.json`` (per seed and
+        states ``<gan.resume_state>/seed_<k>.pt``, each seed's voice bank
+        ``<gan.banks>/seed_<k>.npz`` (``train.voice_banks``: the kd_ablation stages read them
+        instead of embedding the same crops again), ``metrics/train_gan.json`` (per seed and
         mean over seeds: final losses, discriminator and identity accuracies vs chance,
         counts; ``gender_agreement``: the share of faces generated from the validation
         identities' voices that an independent gender probe, trained on real training photos,
@@ -29,6 +31,7 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
+from voice2mesh.io import atomic_dir
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.face_data import to_tensor
@@ -37,6 +40,7 @@ from voice2mesh.train.gender_probe import probe_agreement, train_probe
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
+from voice2mesh.train.voice_banks import VoiceBanks
 from voice2mesh.train.voice_data import load_utterances
 
 METRICS = Path("metrics/train_gan.json")
@@ -55,7 +59,6 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     crops = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
     faces = gan_faces(crops)
     store = FeatureStore(params.features.out)
-    inputs = (store, manifests.voices, faces)
     gender = manifests.identities.set_index(manifests.identities.identity.astype(str)).gender
     probe = train_probe(faces[0], gender.loc[faces[1]].to_numpy(str), params.seed, p.probe_steps)
     val_photos, val_owners = gan_faces(crops, "val")
@@ -83,7 +86,9 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         )
         return trained
 
-    runs = train_seeds(params.train_seeds, p.out, train)
+    with atomic_dir(p.banks, owns=("seed_*.npz",)) as banks:
+        inputs = (store, manifests.voices, faces, VoiceBanks(banks, write=True))
+        runs = train_seeds(params.train_seeds, p.out, train)
     first = runs[params.train_seeds[0]].model
     sample_grid(first, store, manifests.voices, manifests.faces, Path(p.samples))
     return write_summary(runs, metrics, plot, COLUMNS)

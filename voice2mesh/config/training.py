@@ -169,6 +169,7 @@ class GanParams(Seeded, Section):
     out: str = "models/gan_baseline"  # <out>/seed_<seed>.pt
     resume_state: str = "models/resume/train_gan"  # <resume_state>/seed_<seed>.pt
     samples: str = "reports/figures/gan_samples.png"
+    banks: str = "data/voice_banks"  # <banks>/seed_<seed>.npz: the voice banks, for kd_ablation
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -40,7 +40,14 @@ from voice2mesh.train.face_data import to_tensor, to_uint8
 from voice2mesh.train.gan_data import CHUNK, GanData, prepare_gan_data, sample_batch
 from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
+from voice2mesh.train.voice_banks import VoiceBanks
 from voice2mesh.train.voice_data import MIN_FRAMES
+
+Faces = tuple[np.ndarray, np.ndarray]  # (N, 64, 64, 3) uint8 RGB faces, (N,) identities
+# (features, voices table, faces[, the voice banks to read or write]): see ``gan_data``
+GanInputs = (
+    tuple[FeatureStore, pd.DataFrame, Faces] | tuple[FeatureStore, pd.DataFrame, Faces, VoiceBanks]
+)
 
 
 def critic_step(
@@ -164,12 +171,13 @@ def gan_optimizers(gan: VoiceToFaceGan, cfg: GanParams) -> dict[str, torch.optim
 def gan_data(
     cfg: GanParams,
     seed: int,
-    inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    inputs: GanInputs,
     encoder: torch.nn.Module,
     device: str,
 ) -> GanData:
-    """``prepare_gan_data`` with the ``gan`` params' voice-bank settings."""
-    store, voices, faces = inputs
+    """``prepare_gan_data`` with the ``gan`` params' voice-bank settings; ``inputs`` may carry
+    a fourth item, the ``VoiceBanks`` to read (and, for ``train_gan``, write)."""
+    store, voices, faces = inputs[:3]
     return prepare_gan_data(
         store,
         voices,
@@ -179,6 +187,7 @@ def gan_data(
         crop_frames=cfg.crop_frames,
         voice_crops=cfg.voice_crops,
         seed=seed,
+        banks=inputs[3] if len(inputs) > 3 else None,
     )
 
 
@@ -211,7 +220,7 @@ class GanTask(Task):
     def __init__(
         self,
         cfg: GanParams,
-        inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+        inputs: GanInputs,
         encoder_path: Path | str,
         schedule: Schedule,
     ) -> None:
@@ -268,7 +277,7 @@ class GanTask(Task):
 
 def train_gan(
     cfg: GanParams,
-    inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    inputs: GanInputs,
     encoder_path: Path | str,
     schedule: Schedule,
 ) -> Trained:

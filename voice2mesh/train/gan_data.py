@@ -21,6 +21,7 @@ from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.models.gan import perturb_embedding
 from voice2mesh.models.voice_encoder import VoiceEncoder
 from voice2mesh.train.face_data import to_tensor
+from voice2mesh.train.voice_banks import VoiceBanks, bank_key
 from voice2mesh.train.voice_data import MIN_FRAMES, load_utterances, split_speakers
 
 CHUNK = 64  # crops per encoder call when embedding
@@ -94,6 +95,7 @@ def prepare_gan_data(
     crop_frames: tuple[int, int],
     voice_crops: int,
     seed: int,
+    banks: VoiceBanks | None = None,
 ) -> GanData:
     """Label, filter and embed (module docstring).
 
@@ -103,6 +105,8 @@ def prepare_gan_data(
         encoder: the frozen voice encoder.
         device: where the encoder runs.
         crop_frames, voice_crops, seed: the voice bank's crops (``embed_voice_bank``).
+        banks: where seed ``seed``'s bank may already be (``train_gan`` writes it, the KD
+            stages read it); None: always embed.
     """
     face_images, face_identities = faces
     face_ids = np.asarray(face_identities).astype(str)
@@ -121,15 +125,23 @@ def prepare_gan_data(
     in_split = np.isin(face_ids, split.speakers)
     encoder = encoder.to(device).eval()
     utterances = load_utterances(store, split.train)
-    bank = embed_voice_bank(encoder, utterances, crop_frames, voice_crops, seed, device)
     val_crops = [repeat_to(u, MIN_FRAMES)[:MIN_FRAMES] for u in load_utterances(store, split.val)]
+    key = bank_key(encoder, utterances, val_crops, crop_frames, voice_crops, seed)
+    saved = banks.load(seed, key) if banks is not None else None
+    if saved is None:
+        bank = embed_voice_bank(encoder, utterances, crop_frames, voice_crops, seed, device)
+        val = embed_crops(encoder, val_crops, device)
+        if banks is not None:
+            banks.save(seed, key, bank, val)
+    else:
+        bank, val = saved
     return GanData(
         speakers=split.speakers,
         images=face_images[in_split],
         face_labels=torch.tensor([label_of[i] for i in face_ids[in_split]], dtype=torch.int64),
         bank=bank,
         bank_labels=torch.from_numpy(np.tile(split.train_labels, voice_crops)),
-        val=embed_crops(encoder, val_crops, device),
+        val=val,
         val_labels=torch.from_numpy(split.val_labels),
         n_train_utterances=len(split.train),
     )

@@ -137,7 +137,7 @@ class Schedule:
         )
 
 
-RUN_KEYS = ("iterations", "eval_every", "resume", "out", "resume_state", "samples")
+RUN_KEYS = ("iterations", "eval_every", "resume", "out", "resume_state", "samples", "banks")
 
 
 def settings(section: Any) -> dict[str, Any]:

@@ -34,13 +34,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import build_model, read_model
 from voice2mesh.config import KD_METHODS, FaceModelParams, GanParams, KdParams, as_dict
 from voice2mesh.distill import build_loss
@@ -49,6 +46,7 @@ from voice2mesh.models.gan import perturb_embedding
 from voice2mesh.models.student import MobileNetV2
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.train.gan import (
+    GanInputs,
     critic_step,
     data_summary,
     gan_data,
@@ -124,7 +122,7 @@ class UnsupervisedTask(Task):
     def __init__(
         self,
         config: tuple[KdParams, GanParams, str, FaceModelParams],
-        inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+        inputs: GanInputs,
         models: tuple[Path | str, Teacher],
         schedule: Schedule,
     ) -> None:
@@ -241,7 +239,7 @@ class UnsupervisedTask(Task):
 
 def train_unsupervised(
     config: tuple[KdParams, GanParams, str, FaceModelParams],
-    inputs: tuple[FeatureStore, pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    inputs: GanInputs,
     models: tuple[Path | str, Teacher],
     schedule: Schedule,
 ) -> Trained:
