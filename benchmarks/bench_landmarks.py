@@ -126,9 +126,9 @@ def main() -> None:
     print("|---|---|---:|---:|---|---:|")
     print("\n".join(rows))
     print(
-        f"\nUpright HOG alone finds {upright} of emma.jpg's {len(EMMA_BOXES)} faces. MediaPipe "
-        "was not measured (not built). Checked by `tests/landmarks/test_dlib_backend.py` "
-        "(error ≤ 0.05; the three emma faces)."
+        f"\nUpright HOG alone finds {upright} of emma.jpg's {len(EMMA_BOXES)} faces. MediaPipe's "
+        "face mesh against dlib: the next section. Checked by "
+        "`tests/landmarks/test_dlib_backend.py` (error ≤ 0.05; the three emma faces)."
     )
 
 
