@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from voice2mesh.evaluation.blocks import summarise_blocks
-from voice2mesh.evaluation.rows import KD_ROWS, VS_KD_METHOD
+from voice2mesh.evaluation.rows import KD_ROWS, MAIN_ROWS, VS_KD_METHOD
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.report import tables as t
+from voice2mesh.report.notes import ROW_NOTES
 
 ROWS = ("mean_face", "gender_mean_face", "supervised", "kd_ablation@rkd")
 BLOCKS = ("vs_reference", "vs_truth", "shape_only", "shape_only_vs_truth")
@@ -350,3 +351,13 @@ def test_a_row_left_out_loses_its_column_and_says_why():
     table5 = section(text, "### Table 5.")
     assert "Left out" not in table5 and "GE2E" not in table5
     assert t.render_tables(fake_results(truth=False)).count("Left out") == 0
+
+
+def test_the_header_describes_each_main_row_but_a_left_out_one():
+    assert tuple(ROW_NOTES) == MAIN_ROWS  # a new row needs its description
+    results = fake_results(truth=False)
+    rows_line = next(line for line in t.render_tables(results).splitlines() if "Rows:" in line)
+    assert all(f"**{label}** — " in rows_line for label, _ in ROW_NOTES.values())
+    results["counts"]["rows_left_out"] = {"supervised_ge2e": "no waveforms"}
+    rows_line = next(line for line in t.render_tables(results).splitlines() if "Rows:" in line)
+    assert "GE2E" not in rows_line and "**Supervised** — " in rows_line

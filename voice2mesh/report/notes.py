@@ -14,6 +14,40 @@ import pandas as pd
 from voice2mesh.evaluation.stats import smallest_holm_p
 
 MISSING = "—"
+# What each row of Tables 1-4 is (``evaluation.rows`` names), for the header; a row evaluate left
+# out (``counts.rows_left_out``) is not described.
+ROW_NOTES = {
+    "mean_face": ("Mean face", "the training identities' mean shape for every voice"),
+    "gender_mean_face": (
+        "Gender mean face",
+        "the mean shape of the gender a voice classifier hears",
+    ),
+    "teacher_on_photos": (
+        "Teacher on photos",
+        "the image→3DMM teacher on the test identities' own photos, averaged per identity: the "
+        "ceiling of voice → image → teacher",
+    ),
+    "baseline": (
+        "Baseline",
+        "pretrained voice→face GAN, then the image→3DMM teacher, no joint training",
+    ),
+    "supervised": (
+        "Supervised",
+        "voice encoder + regression head trained on fitted 3DMM parameters",
+    ),
+    "supervised_ge2e": (
+        "Supervised (GE2E)",
+        "the same heads on resemblyzer's pretrained GE2E speaker embedding, trained on "
+        "VoxCeleb1/2 dev and LibriSpeech speakers: on real data most A–E test speakers are "
+        "VoxCeleb1 dev speakers it has heard, so that row is optimistic; the synthetic world's "
+        "voices share no speaker with it but lie outside its training domain",
+    ),
+    "unsupervised": (
+        "Unsupervised",
+        "GAN and student trained jointly with knowledge distillation (Table 5: one model per "
+        "distillation method)",
+    ),
+}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -73,17 +107,13 @@ def header(results: Mapping, figures: Mapping[str, str], confidence: float = 0.9
     lines = [
         "# Voice2Mesh: Tables 1–5",
         "",
-        "Rows: **Mean face** — the training identities' mean shape for every voice; "
-        "**Gender mean face** — the mean shape of the gender a voice classifier hears; "
-        "**Baseline** — pretrained voice→face GAN, then the image→3DMM teacher, no joint training; "
-        "**Supervised** — voice encoder + regression head trained on fitted 3DMM parameters; "
-        "**Supervised (GE2E)** — the same heads on resemblyzer's pretrained GE2E speaker "
-        "embedding, trained on VoxCeleb1/2 dev and LibriSpeech speakers: on real data most "
-        "A–E test speakers are VoxCeleb1 dev speakers it has heard, so that row is optimistic; "
-        "the synthetic world's voices share no speaker with it but lie outside its training "
-        "domain; "
-        "**Unsupervised** — GAN and student trained jointly with knowledge distillation "
-        "(Table 5: one model per distillation method).",
+        "Rows: "
+        + "; ".join(
+            f"**{label}** — {what}"
+            for row, (label, what) in ROW_NOTES.items()
+            if row not in counts.get("rows_left_out", {})
+        )
+        + ".",
         "",
         f"Test set: {counts.get('test_identities', '?')} identities, "
         f"{counts.get('test_utterances', '?')} utterances (metrics averaged per identity first); "
