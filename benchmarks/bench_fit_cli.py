@@ -24,11 +24,13 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_name] = "1"
 
 import json  # noqa: E402
+import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -110,8 +112,16 @@ def dlib_sentence(model, points: np.ndarray, eyes: float) -> str:
     )
 
 
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(version unknown)"
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     model = load_model("sfm", SFM)
     points = read_pts(PTS)
     eyes = float(np.linalg.norm(points[EYE_CORNERS[0]] - points[EYE_CORNERS[1]]))
@@ -146,6 +156,12 @@ def main() -> None:
             f"{wall:.2f} |"
         )
     print(f"\n{dlib_sentence(model, points, eyes)}")
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("eos-py", "dlib-bin", "numpy", "torch"))
+    print(
+        f"\n{versions}; {platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run (times are upper "
+        "bounds when it is above 0)."
+    )
 
 
 if __name__ == "__main__":
