@@ -6,7 +6,8 @@ Reads:  params ``ge2e``, ``features.out``, ``intersect.source``; ``data/features
         ``ge2e.weights_sha256``) and the cache.
 Writes: ``${ge2e.out}/`` (``embeddings.npz``, ``index.csv``, ``rejects.csv``; see
         ``voice2mesh.encoders.store``), the cache ``${ge2e.cache}`` (embeddings by file hash:
-        a persistent output, so `dvc repro` after a params change re-embeds only what changed)
+        a local file, not a DVC output, so `dvc repro` after a params change re-embeds only
+        what changed)
         and ``metrics/embed_ge2e.json`` (utterances, embedded, rejects by reason, hours of audio
         and of trimmed speech, the weights' hash). ``ge2e.workers`` processes of one torch thread
         each: the bytes depend neither on the machine's core count nor on the number of workers;

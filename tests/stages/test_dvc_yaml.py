@@ -50,8 +50,20 @@ def test_kd_ablation_reads_every_kd_key_but_the_main_rows_choice() -> None:
     assert "kd.method" in _pipeline()["stages"]["evaluate"]["params"]
 
 
-def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
+def test_resume_states_and_the_ge2e_cache_are_local_scratch_not_outputs() -> None:
+    """DVC deletes a stage's declared outputs before running it and a clone expects them; the
+    resume states and the GE2E cache must survive `dvc repro` and must not be expected after
+    `dvc pull` (no output depends on them), so no stage declares them (a header comment says
+    why) while the stages that use them still list their paths as params."""
+    text = (ROOT / "dvc.yaml").read_text()
     stages = _pipeline()["stages"]
+    every_out = [
+        next(iter(out)) if isinstance(out, dict) else out
+        for stage in stages.values()
+        for out in stage.get("do", stage).get("outs", [])
+    ]
+    assert not [o for o in every_out if "resume_state" in o or "ge2e.cache" in o]
+    assert "persist" not in text and text.startswith("# Not outputs, on purpose")
     for name, section in [
         ("pretrain_voice", "pretrain_voice"),
         ("train_supervised", "supervised"),
@@ -59,52 +71,17 @@ def test_every_training_stage_keeps_its_resume_state_across_dvc_repro() -> None:
         ("pretrain_teacher", "teacher"),
         ("train_gan", "gan"),
     ]:
-        outs = [o for o in stages[name]["outs"] if isinstance(o, dict)]
-        state = next(o for o in outs if f"${{{section}.resume_state}}" in o)
-        assert state[f"${{{section}.resume_state}}"] == {"persist": True, "cache": False}, name
-    kd_outs = [o for o in stages["kd_ablation"]["do"]["outs"] if isinstance(o, dict)]
-    assert {"${kd.resume_state}/${item}": {"persist": True, "cache": False}} in kd_outs
+        assert section in stages[name]["params"], name  # resume, resume_state among them
+    assert "kd.resume_state" in stages["kd_ablation"]["do"]["params"]
 
 
-SEEDED = {  # stage -> its model folder out (seed_<k>.pt for every seed k of Params.train_seeds)
-    "pretrain_voice": "${pretrain_voice.out}",
-    "train_supervised": "${supervised.out}",
-    "train_supervised_ge2e": "${supervised_ge2e.out}",
-    "train_gan": "${gan.out}",
-    "kd_ablation": "${kd.out}/${item}",
-}
-
-
-def test_every_seeded_stage_reads_n_seeds_and_writes_its_model_folder() -> None:
-    """Changing n_seeds retrains every network and re-evaluates; each model out is the folder
-    the stage rebuilds whole (so no stale seed file is tracked)."""
-    stages = _pipeline()["stages"]
-    for name, folder in SEEDED.items():
-        spec = stages[name].get("do", stages[name])
-        assert {"seed", "n_seeds"} <= set(spec["params"]), name
-        assert folder in spec["outs"], name
-    for name in ("evaluate", "report"):
-        assert "n_seeds" in stages[name]["params"], name
-    assert "n_seeds" not in stages["pretrain_teacher"]["params"]  # one expert for every seed
-
-
-def test_the_teacher_learns_on_the_teacher_corpus_stages_output() -> None:
-    """DVC links the stages by path: the corpus root is teacher_corpus's out and a dep (and a
-    param) of pretrain_teacher, so a new corpus retrains the teacher."""
-    stages = _pipeline()["stages"]
-    assert "${teacher_corpus.root}" in stages["teacher_corpus"]["outs"]
-    assert {"seed", "teacher_corpus"} <= set(stages["teacher_corpus"]["params"])
-    assert "${teacher_corpus.root}" in stages["pretrain_teacher"]["deps"]
-    assert "teacher_corpus.root" in stages["pretrain_teacher"]["params"]
-
-
-def test_the_ge2e_row_is_chained_by_path_and_keeps_its_cache() -> None:
+def test_the_ge2e_row_is_chained_by_path() -> None:
     """features -> embed_ge2e -> train_supervised_ge2e -> evaluate, each folder a dep of the
-    next; the embedding cache survives `dvc repro` (only new or changed files are embedded)."""
+    next."""
     stages = _pipeline()["stages"]
     embed, train = stages["embed_ge2e"], stages["train_supervised_ge2e"]
     assert "${features.out}" in embed["deps"] and {"features.out", "ge2e"} <= set(embed["params"])
-    assert {"${ge2e.cache}": {"persist": True, "cache": False}} in embed["outs"]
+    assert "ge2e" in embed["params"]  # ge2e.cache among them; not an output (see above)
     assert "${ge2e.out}" in embed["outs"]
     assert "${ge2e.out}" in train["deps"] and "ge2e" in train["params"]
     assert {"${ge2e.out}", "${supervised_ge2e.out}"} <= set(stages["evaluate"]["deps"])

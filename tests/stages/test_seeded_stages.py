@@ -149,4 +149,4 @@ def test_fewer_seeds_leave_no_stale_model_and_a_seed_reproduces_its_bytes(
     assert p.model_path(SEEDS[0]).read_bytes() == before  # same seed, same bytes
     assert summary["n_seeds"] == 1 and list(summary["seeds"]) == [str(SEEDS[0])]
     assert set(pd.read_csv(tmp_path / "c.csv").seed) == {SEEDS[0]}
-    assert p.state_path(SEEDS[1]).is_file()  # resume states persist (dvc.yaml: persist: true)
+    assert p.state_path(SEEDS[1]).is_file()  # resume states stay (not DVC outputs)
