@@ -156,6 +156,7 @@ def main(argv: list[str]) -> None:
         f"CPU threads, {os.cpu_count()} cores; batch {BATCH}, {FRAMES}-frame voice crops, "
         f"{SPEAKERS} speakers; {STEPS if cuda else 2} timed steps after {WARMUP if cuda else 1}.\n"
     )
+    load_before = os.getloadavg()[0]
     print("| step | precision | iterations/s | samples/s | 50,000 iterations (h) |")
     print("|---|---|---:|---:|---:|")
     for label, build in STEPS_BY_NAME.items():
@@ -169,6 +170,10 @@ def main(argv: list[str]) -> None:
                 f"{50_000 / rate / 3600:,.1f} |"
             )
             del model, step
+    print(
+        f"\nLoad average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run "
+        f"({os.cpu_count()} cores): above that, rates are lower bounds."
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "2-core machine, numba kernels cached); the outputs come out byte-identical, so "
         "`dvc status` stays clean. `dvc repro` adds DVC's hashing of the data folders",
     ),
+    "throughput": (
+        "Training throughput at the paper's sizes",
+        "one optimizer step of each training stage's networks at the paper's widths and batch "
+        "128, on the device found (on CUDA also bf16 autocast); 50,000 iterations is the "
+        "paper's schedule",
+    ),
     "metrics": (
         "Evaluation metrics",
         "the paper's 301 identities × 3 utterances on the 53,215-vertex BFM "
