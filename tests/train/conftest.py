@@ -2,35 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from feature_stores import write_store  # tests/ is on sys.path under pytest
 
-import numpy as np
-import pandas as pd
-
-from voice2mesh.audio.features import INDEX_COLUMNS, FeatureStore
-from voice2mesh.audio.shards import write_shard
-
-
-def write_store(folder: Path, utterances: list[tuple[str, np.ndarray]]) -> FeatureStore:
-    """One shard holding ``(identity, (T, 64) float32 frames)`` utterances, and its index."""
-    folder.mkdir(parents=True)
-    paths = [f"{identity}/{k}.wav" for k, (identity, _) in enumerate(utterances)]
-    frames = [f for _, f in utterances]
-    write_shard(folder, 0, paths, frames)
-    starts = np.concatenate([[0], np.cumsum([len(f) for f in frames])[:-1]])
-    rows = [
-        {
-            "identity": identity,
-            "path": path,
-            "shard": 0,
-            "start": int(start),
-            "n_frames": len(f),
-            "duration_s": len(f) / 100,
-            "speech_s": len(f) / 100,
-            "resampled": False,
-            "mixed_down": False,
-        }
-        for (identity, f), path, start in zip(utterances, paths, starts, strict=True)
-    ]
-    pd.DataFrame(rows, columns=INDEX_COLUMNS).to_csv(folder / "index.csv", index=False)
-    return FeatureStore(folder)
+__all__ = ["write_store"]
