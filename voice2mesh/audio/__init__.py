@@ -2,7 +2,7 @@
 
 from voice2mesh.audio.features import FeatureError, FeatureStore, extract_features
 from voice2mesh.audio.io import AudioError, read_wav
-from voice2mesh.audio.logmel import log_mel, mel_filterbank, normalize, repeat_to
+from voice2mesh.audio.logmel import log_mel, log_mel_batch, mel_filterbank, normalize, repeat_to
 from voice2mesh.audio.vad import vad, voiced_segments
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "FeatureStore",
     "extract_features",
     "log_mel",
+    "log_mel_batch",
     "mel_filterbank",
     "normalize",
     "read_wav",

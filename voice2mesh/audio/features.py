@@ -1,7 +1,8 @@
 """The ``features`` stage's library: normalised log-mel of every utterance, in sharded ``.npz``.
 
 Per utterance (Wen et al., docs/audio.md "Pipeline per utterance"): ``read_wav`` (16 kHz mono
-int16) -> ``vad`` -> reject if under ``min_speech_s`` of speech -> ``log_mel`` -> ``normalize``.
+int16) -> ``vad`` -> reject if under ``min_speech_s`` of speech -> ``log_mel`` -> ``normalize``,
+in groups whose log-mel is one ``log_mel_batch`` call (``voice2mesh.audio.utterances``).
 The 1000-frame repetition and the training crops are left to the data loader.
 
 Output folder::
@@ -25,21 +26,18 @@ same bytes whatever the number of workers. The folder is built aside and moved i
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from voice2mesh.audio.io import AudioError, read_wav
+from voice2mesh.audio.io import read_wav
 from voice2mesh.audio.logmel import log_mel, normalize
 from voice2mesh.audio.shards import FIX, FeatureError, read_shard, shard_name, write_shard
-from voice2mesh.audio.vad import vad
+from voice2mesh.audio.utterances import SAMPLE_RATE, kept_speech, results
 from voice2mesh.io import MixedOutputError, atomic_dir
-from voice2mesh.parallel import ordered_map
 
-SAMPLE_RATE = 16000
 INDEX_COLUMNS = [
     "identity",
     "path",
@@ -66,15 +64,7 @@ def speech_features(
         file: where they came from, for the message.
         min_speech_s: less speech after VAD raises ``AudioError`` (code ``too_little_speech``).
     """
-    speech = vad(samples, SAMPLE_RATE)
-    speech_s = len(speech) / SAMPLE_RATE
-    if speech_s < min_speech_s:
-        raise AudioError(
-            file,
-            f"{speech_s:.2f} s of speech after VAD, under the {min_speech_s:g} s required; use a "
-            "longer or clearer recording (or lower min_speech_s)",
-            "too_little_speech",
-        )
+    speech, speech_s = kept_speech(samples, file, min_speech_s)
     return normalize(log_mel(speech, SAMPLE_RATE)), speech_s
 
 
@@ -88,34 +78,6 @@ def utterance_features(file: Path | str, min_speech_s: float) -> tuple[np.ndarra
     samples, info = read_wav(file, SAMPLE_RATE)
     features, speech_s = speech_features(samples, file, min_speech_s)
     return features, info | {"speech_s": speech_s}
-
-
-def _process(job: tuple[str, str, Path], min_speech_s: float) -> dict:
-    """One utterance -> a result dict with ``features`` (T, 64) float32, or a reject reason."""
-    identity, path, file = job
-    row = {"identity": identity, "path": path}
-    try:
-        features, info = utterance_features(file, min_speech_s)
-        speech_s = info["speech_s"]
-    except AudioError as error:
-        return row | {"reason_code": error.code, "reason": str(error)}
-    except Exception as error:  # one bad file must not end the run; it is listed with the cause
-        return row | {"reason_code": "error", "reason": f"{file}: {type(error).__name__}: {error}"}
-    return row | {
-        "features": features,
-        "duration_s": round(info["duration_s"], 4),
-        "speech_s": round(speech_s, 4),
-        "resampled": info["resampled_from"] is not None,
-        "mixed_down": bool(info["mixed_down"]),
-        "truncated": bool(info["truncated"]),
-        "clipped_fraction": round(float(info["clipped_fraction"]), 6),
-    }
-
-
-def _results(
-    jobs: list[tuple[str, str, Path]], min_speech_s: float, workers: int
-) -> Iterator[dict]:
-    yield from ordered_map(partial(_process, min_speech_s=min_speech_s), jobs, workers)
 
 
 def extract_features(
@@ -164,7 +126,7 @@ def extract_features(
     ]
     with atomic_dir(out_dir, owns=("shard_*.npz", "index.csv", "rejects.csv")) as tmp:
         rows, rejected = _write_shards(
-            tmp, progress(_results(jobs, min_speech_s, workers)), shard_size
+            tmp, progress(results(jobs, min_speech_s, workers)), shard_size
         )
         rejects = pd.DataFrame(rejected, columns=REJECT_COLUMNS)
         rejects.to_csv(tmp / "rejects.csv", index=False)

@@ -1,11 +1,12 @@
-"""Wen et al.'s 64-bin log-mel front end, vectorised over frames (docs/audio.md, "Log-mel").
+"""Wen et al.'s 64-bin log-mel front end, batched over frames and utterances (docs/audio.md).
 
 Wen, Ismail, Raj & Singh, *Face reconstruction from voice using generative adversarial networks*
 (NeurIPS 2019), computed their features with a port of SphinxTrain's ``mfcc.py`` (David
 Huggins-Daines, CMU) configured as ``MFCC(nfilt=64, lowerf=20, upperf=7200, samprate=16000,
 nfft=1024, wlen=0.025)`` and its ``sig2logspec``; Voice2Mesh reuses their features. That code
-loops over frames in Python; this module computes the same numbers for all frames at once
-(``tests/audio/logmel_reference.py`` keeps a per-frame loop as the reference).
+loops over frames in Python; this module computes the same numbers for all frames of many
+utterances at once (``log_mel_batch``; ``tests/audio/logmel_reference.py`` keeps a per-frame
+loop as the reference).
 
 Definition, for a signal ``x`` of ``L`` samples at ``sr`` Hz (16 kHz: wlen 400, hop 160):
 
@@ -30,15 +31,26 @@ Definition, for a signal ``x`` of ``L`` samples at ``sr`` Hz (16 kHz: wlen 400, 
 
 Input is raw int16 sample values: float audio scaled to [-1, 1] would shift every log energy by
 -log(32768²) ≈ -20.8 and push the quiet bins under the 1e-5 floor, so such input is refused.
+
+Exactness and speed: frames, window and pre-emphasis are bitwise the loop's
+(``voice2mesh.audio.framing``), and the FFT is the same float64 ``numpy.fft.rfft``. The filterbank
+is a sparse product (ascending bins, one product and one sum at a time) where the loop uses a
+dense BLAS product, and the power is ``re² + im²`` where the loop squares ``abs``: their float64
+results may differ in the last bit, which has not been seen to survive the rounding to float32
+(benchmarks/bench_logmel.py and the tests compare bitwise). Any faster FFT (float32, or another
+algorithm) would give other float64 bits, so that rfft bounds the speed: it takes over half the
+time here (``reports/benchmarks.md``, "Log-mel front end").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
+
+from voice2mesh.audio.framing import FrameBatch
 
 SAMPLE_RATE = 16000
 N_MELS = 64
@@ -50,8 +62,13 @@ N_FFT = 1024
 PRE_EMPHASIS = 0.97
 LOG_FLOOR = 1e-5
 # Frames per rfft/filterbank block: 64 keeps a block's spectrum (~0.5 MB) in cache, which is
-# 2-3x faster than one whole-utterance block; the frames are still cut in one vectorised pass.
+# 2-3x faster than one whole-batch block; a block may span utterances (frames are cut by
+# ``FrameBatch.block`` from one strided view of the whole batch).
 BLOCK_FRAMES = 64
+# Samples per FrameBatch (~65 s of audio, 8 MB per float64 copy): the 64-utterance benchmark
+# batch (5.7 M samples) ran 7-14 % faster in such chunks than as one FrameBatch, and 2^20 beat
+# 2^16 and 2^18 (2-core machine, interleaved runs). Chunks do not change any result.
+CHUNK_SAMPLES = 1 << 20
 
 
 def mel(hz: np.ndarray | float) -> np.ndarray | float:
@@ -119,65 +136,96 @@ def _sparse_filters(sample_rate: int) -> sparse.csr_array:
     return sparse.csr_array(filters[:n_bins].T)
 
 
-def _check_signal(signal: np.ndarray) -> np.ndarray:
-    """Validate int16-scaled samples and return them as float64 (L,)."""
+def _check_signal(signal: np.ndarray, where: str = "log_mel") -> np.ndarray:
+    """Validate int16-scaled samples (L,) and return them as an array; ``where`` names them."""
     x = np.asarray(signal)
     if x.ndim != 1:
-        raise ValueError(f"log_mel: expected a mono signal of shape (n,), got shape {x.shape}")
+        raise ValueError(f"{where}: expected a mono signal of shape (n,), got shape {x.shape}")
     if x.size == 0:
-        raise ValueError("log_mel: the signal is empty (did the VAD keep any speech?)")
+        raise ValueError(f"{where}: the signal is empty (did the VAD keep any speech?)")
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise ValueError(f"log_mel: expected int16 samples, got dtype {x.dtype}")
+        raise ValueError(f"{where}: expected int16 samples, got dtype {x.dtype}")
     peak = max(abs(float(x.min())), abs(float(x.max())))
     if np.issubdtype(x.dtype, np.floating) and peak <= 1.0:
         raise ValueError(
-            f"log_mel: float samples with peak |x| = {peak:.3g} <= 1 look like audio scaled to "
+            f"{where}: float samples with peak |x| = {peak:.3g} <= 1 look like audio scaled to "
             "[-1, 1]; the front end expects raw int16 sample values (multiply by 32768, or read "
             "the file with voice2mesh.audio.read_wav)"
         )
     if peak > 32768.0 or not np.isfinite(peak):
         raise ValueError(
-            f"log_mel: peak |x| = {peak:.6g} is outside the int16 range; pass int16 samples"
+            f"{where}: peak |x| = {peak:.6g} is outside the int16 range; pass int16 samples"
         )
-    return x.astype(np.float64, copy=False)
+    return x
 
 
-def _frames(x: np.ndarray, wlen: int, hop: int) -> np.ndarray:
-    """Pre-emphasised, Hamming-windowed frames (definition in the module docstring).
+def log_mel_batch(
+    signals: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE
+) -> list[np.ndarray]:
+    """Un-normalised 64-bin log-mel of many utterances of any lengths (Wen et al., no VAD).
+
+    All frames of all utterances go through the FFT and the filterbank together, in blocks of
+    ``BLOCK_FRAMES`` that may span utterance boundaries; the result is bitwise the same as
+    ``log_mel`` on each utterance alone, whatever the batch (each frame's numbers do not depend
+    on its neighbours in a block).
 
     Args:
-        x: (L,) float64 samples, L >= 1.
-        wlen: frame length in samples; hop: frame shift in samples.
+        signals: N arrays of raw int16 sample values, shape (L_i,), L_i >= 1.
+        sample_rate: Hz, a multiple of 100; 16000 in the paper (frame 0.025 s, hop 0.01 s).
 
     Returns:
-        (T, wlen) float64, ``T = int(L / hop + 1)``.
+        N float32 arrays (T_i, 64), ``T_i = int(L_i / hop + 1)``: views into one array.
+
+    Raises:
+        ValueError: a bad sample rate, or an empty, multi-channel, non-numeric or
+            [-1, 1]-scaled signal (the message names its position in ``signals``).
     """
-    n = len(x)
-    n_frames = int(n / hop + 1)
-    starts = np.arange(n_frames) * hop  # (T,)
-    lengths = np.minimum(wlen, n - starts)  # (T,) samples each frame has, 0 <= lengths <= wlen
-    n_full = int(np.count_nonzero(lengths == wlen))  # full frames come first
-    # Last sample of every frame (cyclic for short ones, 0 for an empty one) = next one's prior.
-    last = x[np.minimum(starts + (wlen - 1) % np.maximum(lengths, 1), n - 1)] * (lengths > 0)
-    priors = np.concatenate([[0.0], last[:-1]])  # (T,)
-    window = np.hamming(wlen)  # (wlen,)
-    out = np.empty((n_frames, wlen))
-    # Full frames: samples 1.. of a frame's pre-emphasis are the whole signal's pre-emphasis,
-    # so one strided view of it gives them all; sample 0 uses the Sphinx prior instead.
-    emphasised = np.empty(n)
-    emphasised[0] = x[0]
-    np.subtract(x[1:], PRE_EMPHASIS * x[:-1], out=emphasised[1:])
-    if n_full:
-        view = sliding_window_view(emphasised, wlen)[::hop][:n_full]  # (n_full, wlen), no copy
-        np.multiply(view, window, out=out[:n_full])
-    out[:n_full, 0] = (x[starts[:n_full]] - PRE_EMPHASIS * priors[:n_full]) * window[0]
-    # Short tail frames (at most wlen / hop of them): numpy.resize, i.e. cyclic repetition.
-    tail = slice(n_full, n_frames)
-    index = starts[tail, None] + np.arange(wlen) % np.maximum(lengths[tail, None], 1)
-    frames = x[np.minimum(index, n - 1)] * (lengths[tail, None] > 0)  # (T - n_full, wlen)
-    shifted = np.concatenate([priors[tail, None], frames[:, :-1]], axis=1)
-    out[tail] = (frames - PRE_EMPHASIS * shifted) * window
-    return out
+    if sample_rate % FRAME_RATE:
+        raise ValueError(
+            f"log_mel: sample rate {sample_rate} Hz is not a multiple of {FRAME_RATE} Hz, so the "
+            "10 ms hop is not a whole number of samples; resample to 16 kHz (read_wav does)"
+        )
+    many = len(signals) > 1
+    xs = [
+        _check_signal(s, f"log_mel (signal {i})" if many else "log_mel")
+        for i, s in enumerate(signals)
+    ]
+    if not xs:
+        return []
+    wlen, hop = int(FRAME_S * sample_rate), sample_rate // FRAME_RATE
+    filters_t = _sparse_filters(sample_rate)  # (64, B) sparse, B = highest used DFT bin + 1
+    counts = [int(len(x) / hop + 1) for x in xs]  # (N,) frames per utterance
+    out = np.empty((sum(counts), filters_t.shape[0]), np.float32)  # (ΣT, 64)
+    first = 0  # first frame of the chunk in ``out``
+    for chunk in _chunks([len(x) for x in xs]):
+        batch = FrameBatch(xs[chunk], wlen, hop, PRE_EMPHASIS)
+        _log_energies(batch, filters_t, out[first : first + batch.n_frames])
+        first += batch.n_frames
+    return np.split(out, np.cumsum(counts)[:-1])
+
+
+def _chunks(lengths: list[int]) -> list[slice]:
+    """Runs of consecutive utterances of at most ``CHUNK_SAMPLES`` samples (or one longer one)."""
+    chunks, start, total = [], 0, 0
+    for i, n in enumerate(lengths):
+        if total and total + n > CHUNK_SAMPLES:
+            chunks.append(slice(start, i))
+            start, total = i, 0
+        total += n
+    return [*chunks, slice(start, len(lengths))]
+
+
+def _log_energies(batch: FrameBatch, filters_t: sparse.csr_array, out: np.ndarray) -> None:
+    """Log mel energies of every frame of ``batch`` into ``out`` (n_frames, 64), block by block."""
+    n_bins = filters_t.shape[1]
+    for lo in range(0, batch.n_frames, BLOCK_FRAMES):
+        hi = min(lo + BLOCK_FRAMES, batch.n_frames)
+        spectrum = np.fft.rfft(batch.block(lo, hi), N_FFT, axis=1)  # (b, nfft / 2 + 1)
+        # |rfft|^2 without 1/N: square re and im together on the interleaved float view.
+        squares = np.square(spectrum.view(np.float64)[:, : 2 * n_bins])  # (b, 2B)
+        power = np.add(squares[:, 0::2], squares[:, 1::2])  # (b, B) re^2 + im^2
+        energies = (filters_t @ power.T).T  # (b, 64)
+        out[lo:hi] = np.log(np.maximum(energies, LOG_FLOOR))
 
 
 def log_mel(signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -193,23 +241,7 @@ def log_mel(signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     Raises:
         ValueError: empty, multi-channel, non-numeric or [-1, 1]-scaled float input.
     """
-    x = _check_signal(signal)
-    if sample_rate % FRAME_RATE:
-        raise ValueError(
-            f"log_mel: sample rate {sample_rate} Hz is not a multiple of {FRAME_RATE} Hz, so the "
-            "10 ms hop is not a whole number of samples; resample to 16 kHz (read_wav does)"
-        )
-    frames = _frames(x, int(FRAME_S * sample_rate), sample_rate // FRAME_RATE)  # (T, wlen)
-    filters_t = _sparse_filters(sample_rate)  # (64, B) sparse, B = highest used DFT bin + 1
-    n_bins = filters_t.shape[1]
-    out = np.empty((len(frames), filters_t.shape[0]), np.float32)
-    for lo in range(0, len(frames), BLOCK_FRAMES):
-        spectrum = np.fft.rfft(frames[lo : lo + BLOCK_FRAMES], N_FFT, axis=1)[:, :n_bins]
-        power = spectrum.real**2  # (b, B): |rfft|^2, no 1/N
-        power += spectrum.imag**2
-        energies = (filters_t @ power.T).T  # (b, 64)
-        out[lo : lo + BLOCK_FRAMES] = np.log(np.maximum(energies, LOG_FLOOR))
-    return out
+    return log_mel_batch([signal], sample_rate)[0]
 
 
 def normalize(features: np.ndarray) -> np.ndarray:
