@@ -56,6 +56,15 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "128, on the device found (on CUDA also bf16 autocast); 50,000 iterations is the "
         "paper's schedule",
     ),
+    "distributed": (
+        "Distributed training (gloo, CPU)",
+        "the `pretrain_voice` stage on the default params (one seed, 24 steps, the pipeline's "
+        "`data/`) in one process on one thread, one process on two threads and two processes "
+        "(`torchrun`, DDP) of one thread each; the worst difference of a trained tensor from "
+        "the first run, relative to its largest magnitude: splitting the batch moves the "
+        "weights as much as a thread count does (Adam turns last-bit differences into "
+        "lr-sized ones). Wall times from a 2-core machine shared with other jobs",
+    ),
     "metrics": (
         "Evaluation metrics",
         "the paper's 301 identities × 3 utterances on the 53,215-vertex BFM "

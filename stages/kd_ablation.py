@@ -14,6 +14,8 @@ Writes: ``<kd.out>/<method>/seed_<k>.pt`` for every seed ``k`` of ``Params.train
         ``<kd.resume_state>/<method>/seed_<k>.pt``, ``metrics/kd_ablation/<method>.json`` (per
         seed and mean over seeds) and ``reports/plots/kd_ablation/<method>.csv`` (a leading
         seed column).
+Runs in one process whatever ``distributed.nproc`` says (the GAN's alternating updates and
+the batch-relational KD losses are not sharded); started by ``torchrun`` it stops saying so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from voice2mesh.checkpoint import load_model, save_model
 from voice2mesh.config import KD_METHODS, Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import single_process
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
@@ -50,6 +53,7 @@ def run(
     """Train ``method``'s model once per seed (seed k from the GAN of seed k); write the models,
     their metrics and curves."""
     kd = params.kd
+    single_process("kd_ablation", "its GAN and batch-relational KD losses are not sharded")
     device = training_device(params.device)
     inputs = (
         FeatureStore(params.features.out),

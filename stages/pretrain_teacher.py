@@ -11,6 +11,8 @@ Writes: ``models/teacher.pt`` (a ``teacher`` model), its resume state ``teacher.
         those with a pose: an imported release's have none, counted as ``n_without_pose``;
         counts) and ``reports/plots/pretrain_teacher.csv``. With ``teacher.checkpoint`` set, a
         3DDFA-V2 checkpoint is converted instead of trained and measured the same way.
+Runs in ``distributed.nproc`` processes (``python -m voice2mesh.train.launch``; DDP, each rank
+a shard of every batch, rank 0 writes; docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.io import write_json, write_rows
 from voice2mesh.models.teacher import Teacher
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule
 from voice2mesh.train.teacher import evaluate_teacher, train_teacher
 from voice2mesh.train.teacher_data import build_corpus_dataset, build_teacher_dataset
@@ -60,12 +63,14 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         out["shape_rmse_mean_baseline"] = _mean_baseline(
             corpus.labels[holdout], teacher.param_mean.cpu().numpy()
         )
-        save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": str(p.checkpoint)})
+        if is_main():  # every rank holds the same teacher
+            save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": str(p.checkpoint)})
     else:
         schedule = Schedule.of(p, params.seed, device, "pretrain_teacher", quiet)
         trained = train_teacher(p, corpus.crops, corpus.labels, holdout, schedule)
         teacher, history, out = trained.model, trained.history, trained.metrics
-        save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": "trained"})
+        if is_main():  # every rank holds the same teacher
+            save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": "trained"})
     fits = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out, splits=("val",))
     posed = np.isfinite(fits.labels).all(axis=1)  # an imported release's fits have no pose
     vs_fits = evaluate_teacher(teacher, fits.crops[posed], fits.labels[posed])
@@ -87,8 +92,9 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         out.get("shape_rmse"),
         baseline,
     )
-    write_json(metrics, out)
-    write_rows(plot, history, ["step", "loss", "val_mse", "shape_rmse"])
+    if is_main():
+        write_json(metrics, out)
+        write_rows(plot, history, ["step", "loss", "val_mse", "shape_rmse"])
     return out
 
 

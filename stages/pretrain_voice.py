@@ -8,6 +8,8 @@ Writes: ``models/voice_encoder/seed_<k>.pt`` for every seed ``k`` of ``Params.tr
         ``metrics/pretrain_voice.json`` (per seed and mean over seeds: held-out speaker
         accuracy, chance level, final loss, counts) and ``reports/plots/pretrain_voice.csv``
         (seed, step, loss, val_accuracy).
+Runs in ``distributed.nproc`` processes (``python -m voice2mesh.train.launch``; DDP, each rank
+a shard of every batch, rank 0 writes; docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.pretrain_voice import pretrain_voice
 from voice2mesh.train.seeds import train_seeds, write_summary
@@ -42,7 +45,10 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         name = f"pretrain_voice seed {seed}"
         schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
         trained = pretrain_voice(p, store, voices, schedule)
-        save_model(path, "voice_encoder", trained.model, as_dict(p), {"seed": seed}, trained.meta)
+        if is_main():  # the other ranks trained the same model
+            save_model(
+                path, "voice_encoder", trained.model, as_dict(p), {"seed": seed}, trained.meta
+            )
         out = trained.metrics
         log.info(
             "%s: held-out speaker accuracy %s (chance %.4f) over %d utterances of %d speakers",

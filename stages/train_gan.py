@@ -17,6 +17,8 @@ Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.tra
         column) and
         ``reports/figures/gan_samples.png`` (the first seed's GAN; held-out speakers: a real
         face, then faces generated from their utterances).
+Runs in one process whatever ``distributed.nproc`` says (its batch-relational losses and
+alternating updates are not sharded); started by ``torchrun`` it stops with that reason.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import atomic_dir
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import single_process
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gan import generate, train_gan
 from voice2mesh.train.gender_probe import probe_agreement, train_probe
@@ -54,6 +57,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     """Train the GAN on the training identities, once per seed (seed k on the voice encoder of
     seed k); write the models, metrics, curves and the first seed's samples."""
     p = params.gan
+    single_process("train_gan", "its discriminator and generator updates are not sharded")
     device = training_device(params.device)
     manifests = read_manifests(Path(params.intersect.out))
     crops = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)

@@ -10,6 +10,8 @@ Writes: ``models/supervised/seed_<k>.pt`` for every seed ``k`` of ``Params.train
         ``<supervised.resume_state>/seed_<k>.pt``, ``metrics/train_supervised.json`` (per seed
         and mean over seeds: final loss, held-out val_mse and its mean-prediction baseline,
         counts) and ``reports/plots/train_supervised.csv`` (seed, step, loss, val_mse).
+Runs in ``distributed.nproc`` processes (``python -m voice2mesh.train.launch``; DDP, each rank
+a shard of every batch, rank 0 writes; docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.supervised import train_supervised
@@ -50,7 +53,8 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         encoder = params.pretrain_voice.model_path(seed)
         trained = train_supervised(p, params.face_model, data, encoder, schedule)
         used = {"seed": seed, "face_model": face_model}
-        save_model(path, "supervised", trained.model, as_dict(p), used, trained.meta)
+        if is_main():  # the other ranks trained the same model
+            save_model(path, "supervised", trained.model, as_dict(p), used, trained.meta)
         out = trained.metrics
         log.info(
             "%s: held-out shape MSE %s (mean prediction %s) over %d utterances; %d identities",

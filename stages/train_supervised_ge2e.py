@@ -13,6 +13,8 @@ Writes: ``models/supervised_ge2e/seed_<k>.pt`` for every seed ``k`` of ``Params.
 Skips:  voices without waveforms (``intersect.source: release``; ``embed_ge2e`` embedded
         none): no model (an empty ``supervised_ge2e.out``), a header-only plot and metrics
         ``{"skipped": why}``; ``evaluate`` leaves the row out for the same reason.
+Runs in ``distributed.nproc`` processes (``python -m voice2mesh.train.launch``; DDP, each rank
+a shard of every batch, rank 0 writes; docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from voice2mesh.encoders.store import EmbeddingStore
 from voice2mesh.fitting.store import read_fits
 from voice2mesh.io import atomic_dir, write_json, write_rows
 from voice2mesh.train.determinism import training_device
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.supervised_ge2e import train_supervised_ge2e
@@ -58,7 +61,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     p = params.supervised_ge2e
     reason = params.intersect.no_waveforms
     if reason is not None:
-        return skip(params, reason, metrics, plot)
+        return skip(params, reason, metrics, plot) if is_main() else {"skipped": reason}
     device = training_device(params.device)
     fits = read_fits(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
@@ -71,7 +74,10 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
         trained = train_supervised_ge2e(p, params.face_model, data, schedule)
         meta = trained.meta | {"encoder": store.encoder}
-        save_model(path, "supervised_ge2e", trained.model, as_dict(p), {"seed": seed} | used, meta)
+        if is_main():  # the other ranks trained the same model
+            save_model(
+                path, "supervised_ge2e", trained.model, as_dict(p), {"seed": seed} | used, meta
+            )
         out = trained.metrics
         log.info(
             "%s: held-out shape MSE %s (mean prediction %s) over %d utterances; %d identities",

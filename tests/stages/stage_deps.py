@@ -166,9 +166,11 @@ class Stage:
 
 
 def entry_modules(cmd: str) -> list[str]:
-    """Modules a command runs with ``python -m <module>`` or ``python <path>.py``."""
+    """Modules a command runs with ``python -m <module>`` or ``python <path>.py``, and the
+    ``stages.<name>`` module ``python -m voice2mesh.train.launch ... stages.<name>`` runs."""
     tokens = shlex.split(cmd)
     modules = [tokens[i + 1] for i, tok in enumerate(tokens[:-1]) if tok == "-m"]
+    modules += [tok for tok in tokens if tok.startswith("stages.") and tok not in modules]
     scripts = [tok for tok in tokens if tok.endswith(".py")]
     return modules + [posixpath.normpath(s)[: -len(".py")].replace("/", ".") for s in scripts]
 

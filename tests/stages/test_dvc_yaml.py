@@ -26,7 +26,8 @@ def test_kd_ablation_keys_equal_the_registry() -> None:
 def test_every_stage_runs_an_importable_stage_module_with_main() -> None:
     for name, stage in _pipeline()["stages"].items():
         spec = stage.get("do", stage)
-        module = spec["cmd"].split()[2]  # python -m stages.<name> ...
+        # python -m stages.<name> ... or python -m voice2mesh.train.launch ... stages.<name> ...
+        module = next(t for t in spec["cmd"].split() if t.startswith("stages."))
         assert module.startswith("stages."), name
         assert callable(importlib.import_module(module).main), name
 
@@ -86,3 +87,17 @@ def test_the_ge2e_row_is_chained_by_path() -> None:
     assert "${ge2e.out}" in train["deps"] and "ge2e" in train["params"]
     assert {"${ge2e.out}", "${supervised_ge2e.out}"} <= set(stages["evaluate"]["deps"])
     assert {"ge2e.out", "supervised_ge2e.out"} <= set(stages["evaluate"]["params"])
+
+
+DISTRIBUTED = ("pretrain_voice", "train_supervised", "train_supervised_ge2e", "pretrain_teacher")
+
+
+def test_the_distributed_stages_launch_nproc_processes_and_the_others_one() -> None:
+    """``distributed.nproc`` reaches the launcher of the stages that shard their batches (and
+    retrains them); train_gan and kd_ablation keep the plain one-process command."""
+    stages = _pipeline()["stages"]
+    for name, stage in stages.items():
+        spec = stage.get("do", stage)
+        launched = "-m voice2mesh.train.launch --nproc ${distributed.nproc} stages." in spec["cmd"]
+        assert launched == (name in DISTRIBUTED), name
+        assert ("distributed.nproc" in spec.get("params", [])) == (name in DISTRIBUTED), name

@@ -41,6 +41,7 @@ from voice2mesh.config.schema import (
 )
 from voice2mesh.config.training import (
     KD_METHODS,
+    DistributedParams,
     GanParams,
     KdParams,
     PretrainVoiceParams,
@@ -55,6 +56,7 @@ __all__ = [
     "KD_METHODS",
     "ConfigError",
     "CorpusParams",
+    "DistributedParams",
     "EvaluateParams",
     "FaceModelParams",
     "FeaturesParams",
@@ -89,6 +91,7 @@ class Params(Section):
     seed: Seed = 0  # global seed; every stage derives its own generators from it
     n_seeds: Count = 3  # network rows are trained with seeds seed, seed+1, ..., seed+n_seeds-1
     device: Device = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
+    distributed: DistributedParams = field(default_factory=DistributedParams)
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
     synth: SynthParams = field(default_factory=SynthParams)
     teacher_corpus: CorpusParams = field(default_factory=CorpusParams)
@@ -117,6 +120,23 @@ class Params(Section):
                 ">= 2 while kd.triplet_weight > 0 (a same-speaker positive needs a second bank "
                 "row per speaker); or set kd.triplet_weight: 0",
             )
+
+        self._check_shards()
+
+    def _check_shards(self) -> None:
+        """Every batch a distributed stage trains splits evenly over ``distributed.nproc``."""
+        nproc = self.distributed.nproc
+        sections = ["pretrain_voice", "supervised", "supervised_ge2e"]
+        sections += ["teacher"] if self.teacher.checkpoint is None else []
+        for name in sections:
+            size = getattr(self, name).batch_size
+            if size % nproc:
+                raise FieldError(
+                    f"{name}.batch_size",
+                    size,
+                    f"a multiple of distributed.nproc = {nproc} (each process trains "
+                    "batch_size / nproc rows of every batch)",
+                )
 
     @property
     def train_seeds(self) -> tuple[int, ...]:

@@ -53,6 +53,18 @@ class Seeded:
         return Path(self.resume_state) / seed_file(seed)
 
 
+@dataclass(frozen=True)
+class DistributedParams(Section):
+    """How many processes a training stage runs in (``voice2mesh.train.launch``; docs/
+    distributed.md). More than one: ``torchrun`` with DistributedDataParallel (gloo on CPU,
+    nccl on CUDA, one GPU per process), each process a ``batch_size / nproc`` shard of every
+    batch, so each trained stage's ``batch_size`` must be a multiple of ``nproc``. It applies to
+    pretrain_voice, train_supervised, train_supervised_ge2e and pretrain_teacher; train_gan and
+    kd_ablation train in one process."""
+
+    nproc: Count = 1  # 1: the stage runs in-process, exactly as without this section
+
+
 KdMethod = Literal["kd", "attention", "sp", "correlation", "rkd", "crd", "vid", "pkt"]
 KD_METHODS: tuple[str, ...] = KdMethod.__args__  # the distill.REGISTRY keys (a test checks)
 

@@ -7,6 +7,7 @@ import os
 import torch
 
 from voice2mesh.config import resolve_device
+from voice2mesh.train import distributed
 
 
 def make_deterministic() -> None:
@@ -19,6 +20,8 @@ def make_deterministic() -> None:
 
 def training_device(device: str) -> str:
     """Deterministic kernels, and ``device`` (the params' ``device``) resolved (``auto`` ->
-    CUDA when present, else CPU): how every training and evaluation stage starts."""
+    CUDA when present, else CPU): how every training and evaluation stage starts. Under
+    ``torchrun`` it also joins the process group and returns this rank's device
+    (``distributed.init``); in one process the device is the resolved one."""
     make_deterministic()
-    return resolve_device(device)
+    return distributed.init(resolve_device(device))

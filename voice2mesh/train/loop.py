@@ -14,6 +14,13 @@ Everything a step draws depends only on ``(seed, step)``, so a run resumed from 
 reproduces the uninterrupted run bit for bit. The state carries the task's ``fingerprint``
 (its settings except ``iterations``, its architecture and its data); a state saved by another
 configuration is ignored with a warning, and raising ``iterations`` continues a finished run.
+
+Under ``torchrun`` (``train.distributed``) every rank runs this loop: ``step`` trains through
+``Task.net`` (DistributedDataParallel) on its ``distributed.shard`` of the global batch, its
+BatchNorm layers use the global batch's statistics (``sync_norm``), the torch seed is drawn per
+rank, the step terms are averaged over the ranks, every rank evaluates the same networks, and
+only rank 0 shows progress and writes the resume state. In a world of one none of this changes
+a single number.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from tqdm import tqdm
 
 from voice2mesh.checkpoint import read_state, save_state
 from voice2mesh.config import as_dict
+from voice2mesh.train import distributed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,12 +55,14 @@ class Task(ABC):
         settings: what decides each step's computation (``settings(section)``: the params
             without ``RUN_KEYS``), part of the fingerprint.
         seed: the run's seed.
+        shards: whether the task can run under several processes (``distribute``).
     """
 
     model: nn.Module
     optims: dict[str, torch.optim.Optimizer]
     settings: dict[str, Any]
     seed: int
+    shards: bool = False  # step trains ``net`` on its ``distributed.shard`` of every batch
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network whose state the run changes (saved in the resume state)."""
@@ -88,6 +98,26 @@ class Task(ABC):
     def meta(self) -> dict:
         """What the model checkpoint records besides its config (e.g. the identities)."""
         return {}
+
+    @property
+    def net(self) -> nn.Module:
+        """What ``step`` calls to train ``model``: its DistributedDataParallel wrapper under
+        several processes (``distribute``), else ``model`` itself."""
+        wrapped = getattr(self, "_net", None)
+        return self.model if wrapped is None else wrapped
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
+        """Make ``step`` train through ``wrap(model)`` (None: ``model`` itself again).
+
+        Only a task whose ``step`` trains ``net`` on its ``distributed.shard`` of each batch
+        (``shards = True``) runs under several processes; the others refuse, naming themselves.
+        """
+        if not self.shards:
+            raise NotImplementedError(
+                f"{type(self).__name__} runs in one process only (its step does not shard its "
+                "batch): set distributed.nproc: 1"
+            )
+        self._net = None if wrap is None else wrap(self.model)
 
     def train_mode(self, mode: bool) -> None:
         """Put the networks in training (or eval) mode."""
@@ -225,13 +255,15 @@ def fit(task: Task, schedule: Schedule) -> Trained:
     """
     start, history = _restore(task, schedule)
     window: list[dict[str, float]] = []
-    task.train_mode(True)
     steps = range(start, schedule.iterations)
-    bar = tqdm(steps, desc=schedule.name, disable=schedule.quiet, dynamic_ncols=True)
-    with torch.random.fork_rng(devices=_cuda_devices(schedule.device)):
+    rng = torch.random.fork_rng(devices=_cuda_devices(schedule.device))
+    with distributed.running(task, schedule.device) as world, rng:
+        task.train_mode(True)
+        quiet = schedule.quiet or not world.is_main
+        bar = tqdm(steps, desc=schedule.name, disable=quiet, dynamic_ncols=True)
         for step in bar:
-            torch.manual_seed(schedule.seed * 1_000_003 + step)
-            window.append(task.step(step))
+            torch.manual_seed(world.step_seed(schedule.seed * 1_000_003 + step))
+            window.append(distributed.mean_terms(task.step(step), schedule.device))
             done = step + 1
             if done == schedule.iterations or (
                 schedule.eval_every and done % schedule.eval_every == 0
@@ -243,7 +275,7 @@ def fit(task: Task, schedule: Schedule) -> Trained:
                 bar.set_postfix(
                     {k: f"{v:.4g}" for k, v in history[-1].items() if isinstance(v, float)}
                 )
-                if schedule.state_path is not None:
+                if schedule.state_path is not None and world.is_main:
                     _save(task, schedule, done, history)
     task.train_mode(False)
     metrics = task.metrics(history) | {"iterations": schedule.iterations}

@@ -20,6 +20,7 @@ from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.checkpoint import load_model
 from voice2mesh.config import PretrainVoiceParams
 from voice2mesh.models.voice_encoder import SpeakerClassifier, VoiceEncoder, VoiceEncoderConfig
+from voice2mesh.train.distributed import shard
 from voice2mesh.train.loop import Schedule, Trained, final, fit, seeded, settings
 from voice2mesh.train.speaker_task import SpeakerTask
 from voice2mesh.train.voice_data import MIN_FRAMES, speaker_batches, split_speakers
@@ -54,6 +55,8 @@ def speaker_accuracy(
 class PretrainVoice(SpeakerTask):
     """The speaker-ID classifier over the manifest's train-split identities."""
 
+    shards = True  # step trains ``net`` on this rank's rows of each batch
+
     def __init__(
         self,
         cfg: PretrainVoiceParams,
@@ -73,8 +76,8 @@ class PretrainVoice(SpeakerTask):
         self.settings = settings(cfg)
 
     def step(self, step: int) -> dict[str, float]:
-        x, y = self.batches[step]
-        loss = F.cross_entropy(self.model(x.to(self.device)), y.to(self.device))
+        x, y = (shard(t) for t in self.batches[step])  # this rank's rows of the global batch
+        loss = F.cross_entropy(self.net(x.to(self.device)), y.to(self.device))
         self.optims["adam"].zero_grad(set_to_none=True)
         loss.backward()
         self.optims["adam"].step()

@@ -11,6 +11,9 @@ reads seed ``k``'s models of the stages before it. A stage
                                        "mean": {each numeric metric: its mean over the seeds},
                                        "n_seeds": n}
         reports/plots/<stage>.csv     every seed's history rows, with a leading ``seed`` column
+
+Under several processes (``train.distributed``) every rank trains every seed, and only rank 0
+builds the folder and writes the summary; the stage saves a model only on rank 0 (``is_main``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from voice2mesh.config.training import SEED_FILES, seed_file
 from voice2mesh.io import atomic_dir, write_json, write_rows
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Trained
 
 
@@ -34,11 +38,14 @@ def train_seeds(
         folder: the stage's model folder (the section's ``out``); anything in it but
             ``seed_*.pt`` files is refused before any training.
         train: trains one seed and saves its model at ``model_file`` (``seed_<seed>.pt`` in
-            the folder under construction).
+            the folder under construction) when ``is_main()``; on the other ranks
+            ``model_file`` is the final path, which they must not write.
 
     Returns:
         Each seed's ``Trained``, in ``seeds`` order.
     """
+    if not is_main():
+        return {seed: train(seed, Path(folder) / seed_file(seed)) for seed in seeds}
     runs: dict[int, Trained] = {}
     with atomic_dir(folder, owns=SEED_FILES) as tmp:
         for seed in seeds:
@@ -75,8 +82,11 @@ def write_summary(
     runs: Mapping[int, Trained], metrics: Path | str, plot: Path | str, columns: list[str]
 ) -> dict:
     """Write ``over_seeds`` of the runs' metrics to ``metrics`` and their curves to ``plot``
-    (``seed`` then ``columns``); return the metrics written."""
+    (``seed`` then ``columns``); return the metrics written. Other ranks than 0 only return
+    them."""
     out = over_seeds({seed: trained.metrics for seed, trained in runs.items()})
+    if not is_main():
+        return out
     write_json(metrics, out)
     write_rows(plot, seed_rows({seed: t.history for seed, t in runs.items()}), ["seed", *columns])
     return out

@@ -35,6 +35,7 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.config import FaceModelParams, SupervisedParams
 from voice2mesh.models.supervised import SupervisedVoice2Mesh
+from voice2mesh.train.distributed import shard
 from voice2mesh.train.loop import Schedule, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
 from voice2mesh.train.speaker_task import SpeakerTask
@@ -95,6 +96,8 @@ def target_stats(raw: np.ndarray, n_expression: int) -> tuple[np.ndarray, np.nda
 class SupervisedTask(SpeakerTask):
     """The regressor from the pretrained encoder onto the identities' reference shapes."""
 
+    shards = True  # step trains ``net`` on this rank's rows of each batch
+
     def __init__(
         self,
         cfg: SupervisedParams,
@@ -138,8 +141,8 @@ class SupervisedTask(SpeakerTask):
         return super().data() | {"targets": digest(self.targets)}
 
     def step(self, step: int) -> dict[str, float]:
-        x, labels = self.batches[step]
-        shape, expression = self.model(x.to(self.device))  # (B, Ks), (B, Ke)
+        x, labels = (shard(t) for t in self.batches[step])  # this rank's rows of the batch
+        shape, expression = self.net(x.to(self.device))  # (B, Ks), (B, Ke)
         loss = F.mse_loss(shape, self.targets[labels.to(self.device)])
         if self.n_expression:
             loss = loss + F.mse_loss(expression, torch.zeros_like(expression))

@@ -24,6 +24,7 @@ from torch.nn import functional as F  # noqa: N812
 from voice2mesh.config import FaceModelParams, SupervisedGe2eParams
 from voice2mesh.encoders.store import EmbeddingStore
 from voice2mesh.models.supervised_ge2e import Ge2eVoice2Mesh
+from voice2mesh.train.distributed import shard
 from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
 from voice2mesh.train.supervised import reference_targets, target_stats
 
@@ -35,6 +36,8 @@ def _rows(identities: pd.Series, wanted: set[str]) -> np.ndarray:
 
 class SupervisedGe2eTask(Task):
     """Linear heads from the utterances' GE2E embeddings onto their identities' references."""
+
+    shards = True  # step trains ``net`` on this rank's rows of each batch
 
     def __init__(
         self,
@@ -90,8 +93,9 @@ class SupervisedGe2eTask(Task):
 
     def step(self, step: int) -> dict[str, float]:
         rng = np.random.default_rng([self.seed, step])
-        picks = torch.from_numpy(rng.integers(0, len(self.x), self.cfg.batch_size)).to(self.device)
-        shape, expression = self.model(self.x[picks])  # (B, Ks), (B, Ke)
+        picks = shard(rng.integers(0, len(self.x), self.cfg.batch_size))  # this rank's rows
+        picks = torch.from_numpy(picks).to(self.device)
+        shape, expression = self.net(self.x[picks])  # (B, Ks), (B, Ke)
         loss = F.mse_loss(shape, self.targets[self.labels[picks]])
         if self.n_expression:
             loss = loss + F.mse_loss(expression, torch.zeros_like(expression))

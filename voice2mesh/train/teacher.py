@@ -35,6 +35,7 @@ from voice2mesh.config import TeacherParams
 from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.teacher import Teacher
+from voice2mesh.train.distributed import shard
 from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
 
 
@@ -108,6 +109,8 @@ def evaluate_teacher(teacher: Teacher, crops: np.ndarray, labels: np.ndarray) ->
 class TeacherTask(Task):
     """MobileNetV1 regressing the whitened 62 parameters of each training crop."""
 
+    shards = True  # step trains ``net`` on this rank's rows of each batch
+
     def __init__(
         self,
         cfg: TeacherParams,
@@ -149,8 +152,8 @@ class TeacherTask(Task):
 
     def step(self, step: int) -> dict[str, float]:
         rng = np.random.default_rng([self.seed, step])
-        rows = np.sort(rng.choice(self.train_rows, self.batch, replace=False))
-        prediction = self.model(crops_to_input(self.crops[rows], self.device))  # (B, 62)
+        rows = shard(np.sort(rng.choice(self.train_rows, self.batch, replace=False)))
+        prediction = self.net(crops_to_input(self.crops[rows], self.device))  # (B, 62)
         target = self.targets[torch.as_tensor(rows, device=self.device)]
         loss = (self.weights * (prediction - target) ** 2).mean()
         for group in self.optims["adam"].param_groups:
