@@ -32,6 +32,7 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import single_process
 from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 from voice2mesh.train.unsupervised import CURVE_KEYS, kd_config, train_unsupervised
@@ -55,6 +56,7 @@ def run(
     kd = params.kd
     single_process("kd_ablation", "its GAN and batch-relational KD losses are not sharded")
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     inputs = (
         FeatureStore(params.features.out),
         read_manifests(Path(params.intersect.out)).voices,
@@ -68,7 +70,7 @@ def run(
 
     def train(seed: int, path: Path) -> Trained:
         name = f"kd_ablation@{method} seed {seed}"
-        schedule = Schedule.of(kd, seed, device, name, quiet, kd.state_path(method, seed))
+        schedule = Schedule.of(kd, seed, device, name, quiet, kd.state_path(method, seed), **accel)
         models = (params.gan.model_path(seed), teacher)
         trained = train_unsupervised(config, inputs, models, schedule)
         save_model(path, "unsupervised", trained.model, own, {"seed": seed} | used, trained.meta)

@@ -31,6 +31,7 @@ from voice2mesh.models.teacher import Teacher
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.teacher import evaluate_teacher, train_teacher
 from voice2mesh.train.teacher_data import build_corpus_dataset, build_teacher_dataset
 
@@ -50,6 +51,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     """Train (or convert) the teacher; write it, its held-out accuracy and its curve."""
     p = params.teacher
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     corpus = build_corpus_dataset(params.teacher_corpus.root)
     holdout = corpus.splits == "val"  # the corpus's own held-out identities
     used = {"seed": params.seed, "face_model": as_dict(params.face_model)}
@@ -66,7 +68,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         if is_main():  # every rank holds the same teacher
             save_model(p.out, "teacher", teacher, as_dict(p), used, {"source": str(p.checkpoint)})
     else:
-        schedule = Schedule.of(p, params.seed, device, "pretrain_teacher", quiet)
+        schedule = Schedule.of(p, params.seed, device, "pretrain_teacher", quiet, **accel)
         trained = train_teacher(p, corpus.crops, corpus.labels, holdout, schedule)
         teacher, history, out = trained.model, trained.history, trained.metrics
         if is_main():  # every rank holds the same teacher

@@ -25,6 +25,7 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.pretrain_voice import pretrain_voice
 from voice2mesh.train.seeds import train_seeds, write_summary
 
@@ -38,12 +39,13 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     """Train on the train-split identities, once per seed; write the models, metrics, plot."""
     p = params.pretrain_voice
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     voices = read_manifests(Path(params.intersect.out)).voices
     store = FeatureStore(params.features.out)
 
     def train(seed: int, path: Path) -> Trained:
         name = f"pretrain_voice seed {seed}"
-        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
+        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed), **accel)
         trained = pretrain_voice(p, store, voices, schedule)
         if is_main():  # the other ranks trained the same model
             save_model(

@@ -41,6 +41,7 @@ from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gan import generate, train_gan
 from voice2mesh.train.gender_probe import probe_agreement, train_probe
 from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.teacher_data import build_teacher_dataset, gan_faces
 from voice2mesh.train.voice_banks import VoiceBanks
@@ -59,6 +60,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     p = params.gan
     single_process("train_gan", "its discriminator and generator updates are not sharded")
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     manifests = read_manifests(Path(params.intersect.out))
     crops = build_teacher_dataset(params.fit3dmm.out, params.landmarks.out)
     faces = gan_faces(crops)
@@ -74,7 +76,9 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     val_genders = gender.loc[store.index.identity.astype(str).iloc[val_rows]].to_numpy(str)
 
     def train(seed: int, path: Path) -> Trained:
-        schedule = Schedule.of(p, seed, device, f"train_gan seed {seed}", quiet, p.state_path(seed))
+        schedule = Schedule.of(
+            p, seed, device, f"train_gan seed {seed}", quiet, p.state_path(seed), **accel
+        )
         trained = train_gan(p, inputs, params.pretrain_voice.model_path(seed), schedule)
         save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
         out = trained.metrics

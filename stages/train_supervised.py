@@ -28,6 +28,7 @@ from voice2mesh.fitting.store import read_fits
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.supervised import train_supervised
 
@@ -42,6 +43,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     encoder of seed k); write the models, metrics, plot."""
     p = params.supervised
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     fits = read_fits(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
     data = (FeatureStore(params.features.out), voices, fits.references, fits.reference_shape)
@@ -49,7 +51,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
 
     def train(seed: int, path: Path) -> Trained:
         name = f"train_supervised seed {seed}"
-        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
+        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed), **accel)
         encoder = params.pretrain_voice.model_path(seed)
         trained = train_supervised(p, params.face_model, data, encoder, schedule)
         used = {"seed": seed, "face_model": face_model}

@@ -32,6 +32,7 @@ from voice2mesh.io import atomic_dir, write_json, write_rows
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
 from voice2mesh.train.supervised_ge2e import train_supervised_ge2e
 
@@ -63,6 +64,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     if reason is not None:
         return skip(params, reason, metrics, plot) if is_main() else {"skipped": reason}
     device = training_device(params.device)
+    accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     fits = read_fits(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
     store = EmbeddingStore(params.ge2e.out)
@@ -71,7 +73,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
 
     def train(seed: int, path: Path) -> Trained:
         name = f"train_supervised_ge2e seed {seed}"
-        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed))
+        schedule = Schedule.of(p, seed, device, name, quiet, p.state_path(seed), **accel)
         trained = train_supervised_ge2e(p, params.face_model, data, schedule)
         meta = trained.meta | {"encoder": store.encoder}
         if is_main():  # the other ranks trained the same model

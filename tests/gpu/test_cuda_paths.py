@@ -14,7 +14,13 @@ from feature_stores import write_store  # tests/ is on sys.path under pytest
 from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.checkpoint import load_model, save_model
-from voice2mesh.config import GanParams, PretrainVoiceParams, as_dict, resolve_device
+from voice2mesh.config import (
+    AcceleratorParams,
+    GanParams,
+    PretrainVoiceParams,
+    as_dict,
+    resolve_device,
+)
 from voice2mesh.models import SpeakerClassifier, VoiceEncoderConfig
 from voice2mesh.models.gan import GanConfig, VoiceToFaceGan
 from voice2mesh.models.mobilenet import MobileNetV1
@@ -23,6 +29,7 @@ from voice2mesh.models.supervised import SupervisedVoice2Mesh
 from voice2mesh.models.voice_encoder import VoiceEncoder
 from voice2mesh.train.gan import gan_optimizers, gan_step
 from voice2mesh.train.loop import Schedule
+from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.pretrain_voice import pretrain_voice
 
 pytestmark = [
@@ -121,3 +128,26 @@ def test_bf16_autocast_steps_stay_finite_and_learn() -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_compiled_bf16_training_keeps_the_checkpoint_layout(tmp_path: Path) -> None:
+    """``accelerator: {precision: auto, compile: true}`` on CUDA: bf16 steps through compiled
+    networks, float32 weights under the usual state-dict keys."""
+    utterances = [
+        (f"id{s}", np.random.default_rng(s).normal(size=(90, 64)).astype(np.float32))
+        for s in range(4)
+        for _ in range(3)
+    ]
+    store = write_store(tmp_path / "features", utterances)
+    voices = pd.DataFrame({"identity": [i for i, _ in utterances], "split": "train"})
+    cfg = PretrainVoiceParams(
+        iterations=6, batch_size=4, crop_frames=(30, 60), eval_every=3, channels=(8, 8)
+    )
+    options = schedule_options(AcceleratorParams(compile=True), "cuda")
+    assert options["precision"] == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+    schedule = Schedule(6, 3, 0, device="cuda", **options)
+    trained = pretrain_voice(cfg, store, voices, schedule)
+    plain = pretrain_voice(cfg, store, voices, Schedule(6, 3, 0, device="cuda"))
+    assert list(trained.model.state_dict()) == list(plain.model.state_dict())
+    assert all(p.dtype == torch.float32 for p in trained.model.parameters())
+    assert np.isfinite([h["loss"] for h in trained.history]).all()

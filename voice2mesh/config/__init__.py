@@ -41,6 +41,7 @@ from voice2mesh.config.schema import (
 )
 from voice2mesh.config.training import (
     KD_METHODS,
+    AcceleratorParams,
     DistributedParams,
     GanParams,
     KdParams,
@@ -56,6 +57,7 @@ __all__ = [
     "KD_METHODS",
     "ConfigError",
     "CorpusParams",
+    "AcceleratorParams",
     "DistributedParams",
     "EvaluateParams",
     "FaceModelParams",
@@ -92,6 +94,7 @@ class Params(Section):
     n_seeds: Count = 3  # network rows are trained with seeds seed, seed+1, ..., seed+n_seeds-1
     device: Device = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1"
     distributed: DistributedParams = field(default_factory=DistributedParams)
+    accelerator: AcceleratorParams = field(default_factory=AcceleratorParams)
     face_model: FaceModelParams = field(default_factory=FaceModelParams)
     synth: SynthParams = field(default_factory=SynthParams)
     teacher_corpus: CorpusParams = field(default_factory=CorpusParams)

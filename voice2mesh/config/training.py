@@ -65,6 +65,16 @@ class DistributedParams(Section):
     nproc: Count = 1  # 1: the stage runs in-process, exactly as without this section
 
 
+@dataclass(frozen=True)
+class AcceleratorParams(Section):
+    """How the training stages use a GPU (``train.precision``; docs/distributed.md). On a CPU
+    the defaults change nothing."""
+
+    # auto: bf16 autocast on a CUDA device with bf16 support, else fp32 | fp32 | bf16
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: bool = False  # torch.compile every trained network (first steps slower)
+
+
 KdMethod = Literal["kd", "attention", "sp", "correlation", "rkd", "crd", "vid", "pkt"]
 KD_METHODS: tuple[str, ...] = KdMethod.__args__  # the distill.REGISTRY keys (a test checks)
 

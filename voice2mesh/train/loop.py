@@ -26,7 +26,6 @@ a single number.
 from __future__ import annotations
 
 import hashlib
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,11 +37,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from voice2mesh.checkpoint import read_state, save_state
 from voice2mesh.config import as_dict
 from voice2mesh.train import distributed
+from voice2mesh.train.precision import autocast, compile_modules
+from voice2mesh.train.resume import restore, save
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -138,6 +137,9 @@ class Schedule:
         resume: continue from ``state_path`` when it matches the task.
         name: the progress bar's label.
         quiet: no progress bar.
+        precision: ``fp32``, or ``bf16`` autocast around each step (``train.precision``); a
+            resume state must have been saved at the same precision.
+        compile: ``torch.compile`` the task's networks first.
     """
 
     iterations: int
@@ -148,6 +150,8 @@ class Schedule:
     resume: bool = False
     name: str = "train"
     quiet: bool = True
+    precision: str = "fp32"
+    compile: bool = False
 
     @classmethod
     def of(
@@ -158,13 +162,29 @@ class Schedule:
         name: str,
         quiet: bool = True,
         state_path: Path | str | None = None,
+        **accelerator: Any,
     ) -> Schedule:
         """The schedule of a training params section (``iterations``, ``eval_every``,
-        ``resume``, ``resume_state`` unless ``state_path`` is given)."""
+        ``resume``, ``resume_state`` unless ``state_path`` is given); ``accelerator``:
+        ``precision`` and ``compile`` (``precision.schedule_options``)."""
         state = state_path if state_path is not None else section.resume_state
         return cls(
-            section.iterations, section.eval_every, seed, device, state, section.resume, name, quiet
+            section.iterations,
+            section.eval_every,
+            seed,
+            device,
+            state,
+            section.resume,
+            name,
+            quiet,
+            **accelerator,
         )
+
+    def fingerprint(self, task: Task) -> dict[str, Any]:
+        """What a resume state must match: the task's fingerprint, and the precision unless
+        fp32 (so that fp32 states saved before precision existed still resume)."""
+        extra = {} if self.precision == "fp32" else {"precision": self.precision}
+        return task.fingerprint() | extra
 
 
 RUN_KEYS = ("iterations", "eval_every", "resume", "out", "resume_state", "samples", "banks")
@@ -174,60 +194,6 @@ def settings(section: Any) -> dict[str, Any]:
     """A params section as a dict without the keys that do not change what a step computes
     (``RUN_KEYS``): the part of a task's fingerprint that comes from its params."""
     return {k: v for k, v in as_dict(section).items() if k not in RUN_KEYS}
-
-
-def _restore(task: Task, schedule: Schedule) -> tuple[int, list[dict]]:
-    """``(start step, history)`` from a matching resume state, else ``(0, [])``."""
-    path = schedule.state_path
-    if not schedule.resume or path is None or not Path(path).is_file():
-        return 0, []
-    state = read_state(path)
-    saved, wanted = _flat(state.get("fingerprint") or {}), _flat(task.fingerprint())
-    if saved != wanted:
-        keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        log.warning(
-            "%s was saved by another configuration (%s differ); starting at step 0",
-            path,
-            ", ".join(keys[:6]) + (" ..." if len(keys) > 6 else ""),
-        )
-        return 0, []
-    step = int(state["step"])
-    if step > schedule.iterations:
-        log.warning(
-            "%s is at step %d, past iterations = %d; starting at step 0",
-            path,
-            step,
-            schedule.iterations,
-        )
-        return 0, []
-    for name, module in task.modules().items():
-        module.load_state_dict(state["modules"][name])
-    for name, optimizer in task.optimizers().items():
-        optimizer.load_state_dict(state["optimizers"][name])
-    log.info("%s: resuming at step %d of %d", path, step, schedule.iterations)
-    return step, list(state["history"])
-
-
-def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"config": {"lr": 1}}`` -> ``{"config.lr": 1}`` (lists kept as values)."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        out |= _flat(value, f"{name}.") if isinstance(value, dict) else {name: value}
-    return out
-
-
-def _save(task: Task, schedule: Schedule, step: int, history: list[dict]) -> None:
-    save_state(
-        schedule.state_path,
-        {
-            "fingerprint": task.fingerprint(),
-            "step": step,
-            "history": history,
-            "modules": {k: m.state_dict() for k, m in task.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in task.optimizers().items()},
-        },
-    )
 
 
 def _cuda_devices(device: str) -> list[int]:
@@ -253,7 +219,9 @@ def fit(task: Task, schedule: Schedule) -> Trained:
     <task.evaluate()>}``. The networks are left in eval mode. The global torch RNG is restored
     afterwards.
     """
-    start, history = _restore(task, schedule)
+    start, history = restore(task, schedule)
+    if schedule.compile:
+        compile_modules(task.modules())
     window: list[dict[str, float]] = []
     steps = range(start, schedule.iterations)
     rng = torch.random.fork_rng(devices=_cuda_devices(schedule.device))
@@ -263,7 +231,9 @@ def fit(task: Task, schedule: Schedule) -> Trained:
         bar = tqdm(steps, desc=schedule.name, disable=quiet, dynamic_ncols=True)
         for step in bar:
             torch.manual_seed(world.step_seed(schedule.seed * 1_000_003 + step))
-            window.append(distributed.mean_terms(task.step(step), schedule.device))
+            with autocast(schedule.precision, schedule.device):
+                terms = task.step(step)
+            window.append(distributed.mean_terms(terms, schedule.device))
             done = step + 1
             if done == schedule.iterations or (
                 schedule.eval_every and done % schedule.eval_every == 0
@@ -276,7 +246,7 @@ def fit(task: Task, schedule: Schedule) -> Trained:
                     {k: f"{v:.4g}" for k, v in history[-1].items() if isinstance(v, float)}
                 )
                 if schedule.state_path is not None and world.is_main:
-                    _save(task, schedule, done, history)
+                    save(task, schedule, done, history)
     task.train_mode(False)
     metrics = task.metrics(history) | {"iterations": schedule.iterations}
     return Trained(task.model, history, metrics, task.meta())
