@@ -47,6 +47,7 @@ from voice2mesh.evaluation.blocks import summarise_blocks
 from voice2mesh.evaluation.embedded import EmbeddingLookup, predict_embedded
 from voice2mesh.evaluation.families import too_few_resamples
 from voice2mesh.evaluation.inference import mean_face_rows, predict_batched, teacher_on_photos
+from voice2mesh.evaluation.memo import EncoderMemo
 from voice2mesh.evaluation.protocol import GENDER_MEAN_FACE, MEAN_FACE, TEACHER_ON_PHOTOS
 from voice2mesh.evaluation.rows import BASELINE, VS_KD_METHOD, left_out_rows, predicting_rows
 from voice2mesh.evaluation.scoring import METRIC_COLUMNS
@@ -100,9 +101,12 @@ def predict(
     (seed -1) and every network row and seed. Rows reading the same files are predicted once
     and share their bootstrap seed draws (``draw_keys``: row -> the first row reading them).
     Rows on GE2E embeddings read them from ``ge2e`` (default: ``ge2e.out``); an utterance
-    ``embed_ge2e`` rejected gets the mean face."""
+    ``embed_ge2e`` rejected gets the mean face. Networks sharing a frozen voice encoder embed
+    each batch once (``EncoderMemo``)."""
+    memo = EncoderMemo()
     encoder = params.pretrain_voice.model_path(params.train_seeds[0])
     embed = models.get(encoder, ("voice_encoder",), "evaluate").encoder
+    memo.attach(embed)
     means, gender_metrics = mean_face_rows(
         test,
         lambda rows: predict_batched(embed, store, rows, device, lambda it: bar(it, "voices"))[0],
@@ -123,10 +127,12 @@ def predict(
             )
         elif files not in done:
             net, what = row.load(files, models), f"{row.name} seed {seed}"
+            memo.attach(net)
             progress = lambda it: bar(it, what)  # noqa: B023, E731  (used at once)
             done[files] = predict_batched(net, store, utterances, device, progress)
         predictions[row.name, seed] = done[files]
         files_of[row.name] = (*files_of.get(row.name, ()), files)
+    log.info("voice encoder batches answered from the memo: %d", memo.hits)
     first_reader: dict[tuple, str] = {}
     for name, files in files_of.items():
         first_reader.setdefault(files, name)

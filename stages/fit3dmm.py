@@ -61,6 +61,7 @@ def _landmarks(params: Params) -> StoredFits:
         landmark_sigma=cfg.landmark_sigma,
         shape_prior=cfg.shape_prior,
         expression_prior=cfg.expression_prior,
+        tol=cfg.tol,
         batch_size=cfg.batch_size,
         device=resolve_device(params.device),
     )

@@ -55,9 +55,9 @@ from voice2mesh.synth.spec import CorpusParams, SynthParams
 __all__ = [
     "DEFAULT_PARAMS",
     "KD_METHODS",
+    "AcceleratorParams",
     "ConfigError",
     "CorpusParams",
-    "AcceleratorParams",
     "DistributedParams",
     "EvaluateParams",
     "FaceModelParams",

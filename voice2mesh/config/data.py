@@ -146,8 +146,9 @@ class FitParams(Section):
     landmark_sigma: Positive = 0.02  # landmark noise std as a fraction of the face size
     shape_prior: Annotated[float, Range(0)] = 1.0  # Gaussian shape prior weight (1 = the model's)
     expression_prior: Annotated[float, Range(0)] = 1.0  # Gaussian expression prior weight
-    n_iterations: Count = 10  # alternating pose / coefficient iterations
-    n_refine: Steps = 4  # joint Gauss-Newton steps afterwards
+    n_iterations: Count = 2  # alternating pose / coefficient iterations
+    n_refine: Steps = 1  # joint Gauss-Newton steps afterwards
+    tol: Positive = 0.1  # converged: one more Gauss-Newton step lowers E by ≤ tol·(1+E)
     max_residual_norm: Positive = 0.1  # reject fits whose RMS residual exceeds this × face size
     min_valid: Annotated[int, Range(6, 68)] = 20  # reject images with fewer usable landmarks
     # Per-identity reference face. The paper hand-picks one neutral frontal fit; automatically

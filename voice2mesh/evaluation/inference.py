@@ -33,7 +33,7 @@ BATCH = 32  # utterances per forward pass (32 x 64 x 1000 floats in)
 WINDOW = 256  # utterances read at once, in the given (store) order: shards load sequentially
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_batched(
     net: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
     store: FeatureStore,

@@ -35,15 +35,17 @@ def weighted_affine_camera(
         ``(A, b)``: (M, 2, 3) linear part and (M, 2) offset.
     """
     wsum = w.sum(1, keepdim=True).clamp_min(_EPS)  # (M, 1)
-    X_bar = (X * w[:, None]).sum(2) / wsum  # (M, 3)
+    Xw = X * w[:, None]
+    X_sum = Xw.sum(2)  # (M, 3)
+    X_bar = X_sum / wsum
     q_bar = (q * w[:, None]).sum(2) / wsum  # (M, 2)
-    root_w = w.sqrt()[:, None]
-    Xc = (X - X_bar[..., None]) * root_w
-    qc = (q - q_bar[..., None]) * root_w
-    S = Xc @ Xc.transpose(1, 2)  # (M, 3, 3)
+    # Centred second moments from the raw ones, Σ w (Z − Z̄)(X − X̄)ᵀ = Σ w Z Xᵀ − Z̄ (Σ w X)ᵀ:
+    # one product for S and N and no centred copies of the points.
+    moments = torch.cat([X, q], 1) @ Xw.transpose(1, 2)  # (M, 5, 3)
+    moments = moments - torch.cat([X_bar, q_bar], 1)[:, :, None] * X_sum[:, None, :]
+    S, N = moments[:, :3], moments[:, 3:]  # (M, 3, 3) and (M, 2, 3)
     ridge = 1e-10 * S.diagonal(dim1=1, dim2=2).sum(-1)
     S = S + ridge[:, None, None] * torch.eye(3, dtype=S.dtype, device=S.device)
-    N = qc @ Xc.transpose(1, 2)  # (M, 2, 3)
     # Inverse of the symmetric 3x3 S by its adjugate: rows a, b, c -> columns b×c, c×a, a×b.
     a, b, c = S[:, 0], S[:, 1], S[:, 2]
     adj = torch.stack([_cross(b, c), _cross(c, a), _cross(a, b)], dim=2)  # (M, 3, 3)

@@ -172,15 +172,15 @@ def _nearest_from(grid, x, y, z, guess):  # pragma: no cover (compiled)
     reach = np.sqrt(best)
     if reach >= 0.5 * cell:
         return _nearest(grid, x, y, z, best, guess)
-    p = (x, y, z)
-    first, last = np.empty(3, np.int64), np.empty(3, np.int64)
-    for a in range(3):
-        first[a] = int(min(max((p[a] - reach - lo[a]) / cell, 0.0), shape[a] - 1.0))
-        last[a] = int(min(max((p[a] + reach - lo[a]) / cell, 0.0), shape[a] - 1.0))
+    # The cube's first and last cell per axis (scalars: an array here costs a heap
+    # allocation per query, a large share of a query's time).
+    x0, x1 = _cell_span(x, reach, lo[0], cell, shape[0])
+    y0, y1 = _cell_span(y, reach, lo[1], cell, shape[1])
+    z0, z1 = _cell_span(z, reach, lo[2], cell, shape[2])
     best_j = guess
-    for ix in range(first[0], last[0] + 1):
-        for iy in range(first[1], last[1] + 1):
-            for iz in range(first[2], last[2] + 1):
+    for ix in range(x0, x1 + 1):
+        for iy in range(y0, y1 + 1):
+            for iz in range(z0, z1 + 1):
                 k = (ix * shape[1] + iy) * shape[2] + iz
                 for j in range(start[k], start[k + 1]):
                     dx, dy, dz = points[j, 0] - x, points[j, 1] - y, points[j, 2] - z
@@ -188,6 +188,14 @@ def _nearest_from(grid, x, y, z, guess):  # pragma: no cover (compiled)
                     if d < best:
                         best, best_j = d, j
     return best_j
+
+
+@njit(cache=True, nogil=True)
+def _cell_span(x, reach, low, cell, n):  # pragma: no cover (compiled)
+    """First and last cell (clamped into [0, n)) of the interval [x - reach, x + reach]."""
+    first = int(min(max((x - reach - low) / cell, 0.0), n - 1.0))
+    last = int(min(max((x + reach - low) / cell, 0.0), n - 1.0))
+    return first, last
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,78 @@
+"""Voice embeddings computed once for every evaluation row that shares a frozen voice encoder.
+
+``evaluate`` runs some 30 networks over the same test utterances, and most of them start with
+a copy of one seed's pretrained voice encoder: the baseline's and every ``kd_ablation@``
+model's GAN keeps it frozen, and so does the gender-from-voice classifier's embedding step.
+The encoder is about a third of a cascade's cost, so computing it once per (encoder weights,
+batch) instead of once per row saves that much of the stage's inference.
+
+An ``EncoderMemo`` attached to a network replaces the ``forward`` of each ``VoiceEncoder``
+inside it (on that instance only) by a look-up keyed by a digest of the encoder's weights and
+of the input batch's bytes: equal weights on an equal batch give the very same output tensor
+(CPU kernels are deterministic for a fixed batch), so the rows' predictions are unchanged.
+It only answers in eval mode without gradients; anything else runs the encoder as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from voice2mesh.models.voice_encoder import VoiceEncoder
+
+Key = tuple[bytes, bytes, tuple[int, ...], torch.dtype]
+
+
+def weights_digest(module: nn.Module) -> bytes:
+    """A digest of ``module``'s parameter and buffer names, shapes, dtypes and values."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+def tensor_digest(x: torch.Tensor) -> bytes:
+    """A digest of a tensor's bytes (its shape and dtype are part of the memo's key)."""
+    array = np.ascontiguousarray(x.detach().cpu().numpy())
+    return hashlib.blake2b(array.view(np.uint8).ravel(), digest_size=16).digest()
+
+
+class EncoderMemo:
+    """Outputs of frozen voice encoders, shared by every network the memo is attached to."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[Key, torch.Tensor] = {}
+        self.hits = 0  # forward passes answered from the memo (for the log)
+
+    def attach(self, net: nn.Module | Callable) -> None:
+        """Answer the ``VoiceEncoder`` forward passes of ``net`` (a module or a bound method
+        of one, e.g. ``model.predict_raw``) from the memo where it can; any other callable
+        has no encoder to share and is left as it is."""
+        module = net if isinstance(net, nn.Module) else getattr(net, "__self__", None)
+        if not isinstance(module, nn.Module):
+            return
+        for encoder in module.modules():
+            if isinstance(encoder, VoiceEncoder) and "forward" not in vars(encoder):
+                encoder.forward = self._forward_of(encoder)
+
+    def _forward_of(self, encoder: VoiceEncoder) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``encoder``'s forward, answered from the memo in eval mode without gradients."""
+        weights = weights_digest(encoder)  # fixed: the memo only answers frozen encoders
+        compute = type(encoder).forward.__get__(encoder)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if encoder.training or torch.is_grad_enabled():
+                return compute(x)
+            key = (weights, tensor_digest(x), tuple(x.shape), x.dtype)
+            if key in self._outputs:
+                self.hits += 1
+            else:
+                self._outputs[key] = compute(x)
+            return self._outputs[key].clone()  # (B, E): callers may modify theirs
+
+        return forward
