@@ -70,7 +70,7 @@ def fitter_rows(model, points: np.ndarray) -> tuple[list[tuple], dict[str, np.nd
     """Table rows (name, RMSE px, first ms, best ms) and each fitter's (50, 2) landmarks."""
     mapped = model.landmark_valid
     first, best, ours = timed(lambda: fit_photo(model, points, SIZE[1]))
-    fits = {"voice2mesh fit (fit3dmm's MAP fit)": (first, best, ours.fitted[mapped])}
+    fits = {"voice2mesh fit (fit3dmm's default fit)": (first, best, ours.fitted[mapped])}
     for contour in (False, True):
         eos = Eos(contour)
         first, best, fit = timed(lambda eos=eos: eos.fit(points, SIZE))
