@@ -12,6 +12,38 @@ import pytest
 ASSETS_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets"
 
 
+REPO = Path(__file__).resolve().parents[1]
+PIPELINE_FOLDERS = ("data", "models", "metrics", "reports")  # what `dvc repro` writes
+
+
+def _pipeline_files() -> dict[str, tuple[int, int]]:
+    """``{path: (size, mtime_ns)}`` of every file the pipeline wrote in this checkout."""
+    return {
+        str(path.relative_to(REPO)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for folder in PIPELINE_FOLDERS
+        if (REPO / folder).is_dir()
+        for path in (REPO / folder).rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pipeline_outputs_untouched():
+    """No test may write into the checkout's pipeline outputs (a stage run with a default
+    output path would: ``dvc status`` then reports them modified). Fails the session, naming
+    the files, when one did."""
+    before = _pipeline_files()
+    yield
+    after = _pipeline_files()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        pytest.fail(
+            f"the tests changed {len(changed)} pipeline output(s) of this checkout, e.g. "
+            f"{', '.join(changed[:5])}: give the stage a tmp_path for every output param",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
     """The shared reference assets folder; skips the test when it is absent."""

@@ -135,6 +135,7 @@ def tiny_params(root: Path) -> Params:
             out=str(root / "models" / "gan.pt"),
             resume_state=str(root / "models" / "resume" / "train_gan.pt"),
             samples=str(root / "figures" / "gan_samples.png"),
+            banks=str(root / "data" / "voice_banks"),
         ),
         kd=KdParams(
             iterations=2,
