@@ -70,6 +70,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "weights as much as a thread count does (Adam turns last-bit differences into "
         "lr-sized ones). Wall times from a 2-core machine shared with other jobs",
     ),
+    "scale": (
+        "Data stages at VoxCeleb size",
+        "`features`, `landmarks` (pts backend) and `fit3dmm`'s work on 20,000 utterances and "
+        "20,000 photos tiled from the synthetic world (`benchmarks/bench_scale.py`): "
+        "throughput per core, peak memory, files per folder, the full VoxCeleb1 on 16 cores",
+    ),
     "metrics": (
         "Evaluation metrics",
         "the paper's 301 identities × 3 utterances on the 53,215-vertex BFM "
