@@ -3,7 +3,7 @@
 Run it in a checkout whose outputs match its committed dvc.lock (after `dvc repro` or
 `dvc pull`, everything committed):
 
-    .venv/bin/python scripts/remote_roundtrip.py [--repo .] [--work DIR --keep]
+    .venv/bin/python scripts/remote_roundtrip.py [--repo .] [--work DIR --keep] [--pipeline F]
 
 What it does, as README's "Sharing data and models" section tells a team to:
 1. lists the outputs that neither git nor a remote carries: `cache: false` in dvc.yaml (so
@@ -113,12 +113,13 @@ def unshared_outputs(root: Path) -> list[str]:
     return sorted(done.stdout.split())
 
 
-def check_ready(root: Path) -> None:
-    """The clone gets HEAD: tracked files must be committed and outputs match dvc.lock."""
+def check_ready(root: Path, targets: list[str] | None = None) -> None:
+    """The clone gets HEAD: tracked files must be committed and outputs match dvc.lock
+    (``targets``: those pipeline files only; None: all)."""
     if git("status", "--porcelain", "--untracked-files=no", cwd=root).strip():
         raise RoundTripError("uncommitted changes: commit them (a clone gets HEAD)")
     with dvc_repo(root) as repo:
-        status = repo.status()
+        status = repo.status(targets=targets)
     if status:
         raise RoundTripError(
             f"outputs differ from dvc.lock ({', '.join(status)}): "
@@ -126,7 +127,7 @@ def check_ready(root: Path) -> None:
         )
 
 
-def push(root: Path, remote: Path) -> None:
+def push(root: Path, remote: Path, targets: list[str] | None = None) -> None:
     """`dvc push` to `remote` through a remote in .dvc/config.local, restored afterwards."""
     local = root / ".dvc" / "config.local"
     before = local.read_text() if local.is_file() else None
@@ -134,7 +135,7 @@ def push(root: Path, remote: Path) -> None:
         with dvc_repo(root) as repo:
             with repo.config.edit("local") as conf:
                 conf["remote"][REMOTE_NAME] = {"url": str(remote)}
-            repo.push(remote=REMOTE_NAME)
+            repo.push(targets=targets, remote=REMOTE_NAME)
     finally:
         if before is None:
             local.unlink(missing_ok=True)
@@ -142,7 +143,9 @@ def push(root: Path, remote: Path) -> None:
             local.write_text(before)
 
 
-def clone_and_pull(root: Path, remote: Path, clone: Path) -> RoundTrip:
+def clone_and_pull(
+    root: Path, remote: Path, clone: Path, targets: list[str] | None = None
+) -> RoundTrip:
     """Clone `root`'s HEAD into `clone`, pull from `remote` and say what is left to do."""
     head = git("rev-parse", "HEAD", cwd=root).strip()
     git("clone", "--quiet", str(root), str(clone), cwd=root)
@@ -151,10 +154,11 @@ def clone_and_pull(root: Path, remote: Path, clone: Path) -> RoundTrip:
         with repo.config.edit("local") as conf:  # what `dvc remote add --local -d` writes
             conf["remote"][REMOTE_NAME] = {"url": str(remote)}
             conf["core"]["remote"] = REMOTE_NAME
-        repo.pull()
+        repo.pull(targets=targets)
     with dvc_repo(clone) as repo:  # afresh: the state after the pull
-        status = repo.status()
-        would_run = [stage.addressing for stage in repo.reproduce(dry=True)]
+        status = repo.status(targets=targets)
+        runs = repo.reproduce(targets, dry=True) if targets else repo.reproduce(dry=True)
+        would_run = [stage.addressing for stage in runs]
     return RoundTrip(
         unshared=unshared_outputs(root),
         status=status,
@@ -163,13 +167,14 @@ def clone_and_pull(root: Path, remote: Path, clone: Path) -> RoundTrip:
     )
 
 
-def round_trip(root: Path, work: Path) -> RoundTrip:
-    """Push `root`'s outputs to `work`/remote, clone into `work`/clone, pull, report."""
-    check_ready(root)
+def round_trip(root: Path, work: Path, targets: list[str] | None = None) -> RoundTrip:
+    """Push `root`'s outputs to `work`/remote, clone into `work`/clone, pull, report
+    (``targets``: those pipeline files only)."""
+    check_ready(root, targets)
     remote, clone = work / "remote", work / "clone"
     remote.mkdir(parents=True)
-    push(root, remote)
-    return clone_and_pull(root, remote, clone)
+    push(root, remote, targets)
+    return clone_and_pull(root, remote, clone, targets)
 
 
 def describe(result: RoundTrip) -> str:
@@ -189,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the checkout to share")
     parser.add_argument("--work", type=Path, help="empty folder for the remote and the clone")
     parser.add_argument("--keep", action="store_true", help="keep --work (remote and clone)")
+    parser.add_argument(
+        "--pipeline",
+        action="append",
+        help="only this pipeline file (e.g. dvc.yaml; repeatable); default: every one",
+    )
     args = parser.parse_args(argv)
     if args.work and args.work.exists() and any(args.work.iterdir()):
         print(f"--work {args.work} is not empty: give an empty or new folder", file=sys.stderr)
@@ -196,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.repo.resolve()
     work = (args.work or Path(tempfile.mkdtemp(prefix="remote-roundtrip-"))).resolve()
     try:
-        result = round_trip(root, work)
+        result = round_trip(root, work, args.pipeline)
     except (RoundTripError, DvcException) as error:  # e.g. not a DVC repo, a missing cache file
         print(f"remote round trip of {root}: {error}", file=sys.stderr)
         return 2
