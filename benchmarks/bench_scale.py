@@ -87,18 +87,10 @@ def run_part(part: str, folder: Path, n: int) -> dict:
     else:
         cfg = params.fit3dmm
         _, points, sizes = read_landmarks(folder / f"landmarks_{n}")
-        fit_landmarks(
-            load_from_params(params.face_model),
-            points,
-            sizes[:, 0],
-            n_iterations=cfg.n_iterations,
-            n_refine=cfg.n_refine,
-            landmark_sigma=cfg.landmark_sigma,
-            shape_prior=cfg.shape_prior,
-            expression_prior=cfg.expression_prior,
-            tol=cfg.tol,
-            batch_size=cfg.batch_size,
-        )
+        settings = ("n_iterations", "n_refine", "landmark_sigma", "shape_prior")
+        settings += ("expression_prior", "tol", "batch_size")  # fit3dmm's, as the stage passes
+        options = {name: getattr(cfg, name) for name in settings}
+        fit_landmarks(load_from_params(params.face_model), points, sizes[:, 0], **options)
     folders = Counter(p.parent for p in out.rglob("*") if p.is_file()) if out.exists() else {}
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
