@@ -30,7 +30,7 @@ from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
-from voice2mesh.train.supervised import train_supervised
+from voice2mesh.train.supervised import held_out_summary, train_supervised
 
 METRICS = Path("metrics/train_supervised.json")
 PLOT = Path("reports/plots/train_supervised.csv")
@@ -57,15 +57,7 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         used = {"seed": seed, "face_model": face_model}
         if is_main():  # the other ranks trained the same model
             save_model(path, "supervised", trained.model, as_dict(p), used, trained.meta)
-        out = trained.metrics
-        log.info(
-            "%s: held-out shape MSE %s (mean prediction %s) over %d utterances; %d identities",
-            p.model_path(seed),
-            out["val_mse"],
-            out["val_mse_mean_baseline"],
-            out["n_val_utterances"],
-            out["n_train_identities"],
-        )
+        log.info("%s: %s", p.model_path(seed), held_out_summary(trained.metrics))
         return trained
 
     runs = train_seeds(params.train_seeds, p.out, train)

@@ -34,3 +34,21 @@ def write_store(folder: Path, utterances: list[tuple[str, np.ndarray]]) -> Featu
     ]
     pd.DataFrame(rows, columns=INDEX_COLUMNS).to_csv(folder / "index.csv", index=False)
     return FeatureStore(folder)
+
+
+def speaker_store(
+    folder: Path, n_speakers: int = 4, per_speaker: int = 3, frames: int = 90
+) -> tuple[FeatureStore, pd.DataFrame, list[tuple[str, np.ndarray]]]:
+    """A store of learnable speakers (each a fixed ±1 pattern over the 64 bins, plus noise) and
+    its all-train voices table: ``(store, voices, utterances)``."""
+    rng = np.random.default_rng(0)
+    utterances = [
+        (
+            f"id{s}",
+            (rng.choice([-1.0, 1.0], 64) + rng.normal(size=(frames, 64))).astype(np.float32),
+        )
+        for s in range(n_speakers)
+        for _ in range(per_speaker)
+    ]
+    voices = pd.DataFrame({"identity": [i for i, _ in utterances], "split": "train"})
+    return write_store(folder, utterances), voices, utterances

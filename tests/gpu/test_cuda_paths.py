@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from feature_stores import write_store  # tests/ is on sys.path under pytest
+from feature_stores import speaker_store  # tests/ is on sys.path under pytest
 from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.checkpoint import load_model, save_model
@@ -77,14 +76,7 @@ def test_auto_resolves_to_cuda() -> None:
 def test_a_training_stage_runs_on_cuda_and_its_checkpoint_loads_on_the_cpu(
     tmp_path: Path,
 ) -> None:
-    rng = np.random.default_rng(0)
-    utterances = [
-        (f"id{s}", (rng.choice([-1.0, 1.0], 64) + rng.normal(size=(90, 64))).astype(np.float32))
-        for s in range(4)
-        for _ in range(3)
-    ]
-    store = write_store(tmp_path / "features", utterances)
-    voices = pd.DataFrame({"identity": [i for i, _ in utterances], "split": "train"})
+    store, voices, utterances = speaker_store(tmp_path / "features")
     cfg = PretrainVoiceParams(
         iterations=20, batch_size=4, crop_frames=(30, 60), eval_every=10, channels=(8, 8)
     )
@@ -133,13 +125,7 @@ def test_bf16_autocast_steps_stay_finite_and_learn() -> None:
 def test_compiled_bf16_training_keeps_the_checkpoint_layout(tmp_path: Path) -> None:
     """``accelerator: {precision: auto, compile: true}`` on CUDA: bf16 steps through compiled
     networks, float32 weights under the usual state-dict keys."""
-    utterances = [
-        (f"id{s}", np.random.default_rng(s).normal(size=(90, 64)).astype(np.float32))
-        for s in range(4)
-        for _ in range(3)
-    ]
-    store = write_store(tmp_path / "features", utterances)
-    voices = pd.DataFrame({"identity": [i for i, _ in utterances], "split": "train"})
+    store, voices, _ = speaker_store(tmp_path / "features")
     cfg = PretrainVoiceParams(
         iterations=6, batch_size=4, crop_frames=(30, 60), eval_every=3, channels=(8, 8)
     )

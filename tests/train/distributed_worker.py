@@ -26,7 +26,7 @@ import torch
 
 from voice2mesh.config import PretrainVoiceParams, TeacherParams
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.distributed import is_main, world
+from voice2mesh.train.distributed import World, is_main
 from voice2mesh.train.loop import Schedule, Task, Trained, fit
 from voice2mesh.train.pretrain_voice import PretrainVoice
 from voice2mesh.train.seeds import train_seeds, write_summary
@@ -85,7 +85,7 @@ def teacher_task(schedule: Schedule) -> Task:
 def run(kind: str, out: Path) -> None:
     """Train ``kind`` once (seed ``SEED``) in this process's world; write into ``out``."""
     device = training_device("cpu")  # joins the gloo group under torchrun
-    rank = world().rank
+    rank = World.current().rank
     cfg = VOICE if kind == "pretrain_voice" else TEACHER
 
     def train(seed: int, path: Path) -> Trained:

@@ -92,7 +92,7 @@ def test_two_gloo_processes_train_what_one_process_trains(
 def test_one_process_is_a_world_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ENV:
         monkeypatch.delenv(key, raising=False)
-    here = distributed.world()
+    here = distributed.World.current()
     assert (here.rank, here.size, here.is_main) == (0, 1, True)
     assert here.step_seed(1234) == 1234  # one process keeps the seeds it always had
     batch = np.arange(7)
@@ -106,7 +106,7 @@ def test_shard_is_the_ranks_contiguous_rows(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert distributed.shard(np.arange(8)).tolist() == [4, 5, 6, 7]
     assert distributed.shard(torch.arange(4)).tolist() == [2, 3]
-    assert distributed.world().step_seed(10) == 21
+    assert distributed.World.current().step_seed(10) == 21
     assert not distributed.is_main()
     with pytest.raises(ValueError, match=r"multiple of distributed\.nproc = 2"):
         distributed.shard(np.arange(7))

@@ -9,10 +9,9 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from conftest import write_store  # tests/train is on sys.path under pytest
+from feature_stores import speaker_store  # tests/ is on sys.path under pytest
 from torch import nn
 
 from voice2mesh.checkpoint import read_state, save_model
@@ -131,14 +130,7 @@ trainer.pretrain_voice(cfg, store, voices, Schedule(20, 5, 0, state_path=state))
 
 
 def test_a_killed_training_run_resumes_to_the_same_model(tmp_path: Path):
-    rng = np.random.default_rng(0)
-    utterances = [
-        (f"id{s}", (rng.choice([-1.0, 1.0], 64) + rng.normal(size=(90, 64))).astype(np.float32))
-        for s in range(4)
-        for _ in range(3)
-    ]
-    store = write_store(tmp_path / "features", utterances)
-    voices = pd.DataFrame({"identity": [i for i, _ in utterances], "split": "train"})
+    store, voices, _ = speaker_store(tmp_path / "features")
     voices.to_csv(tmp_path / "voices.csv", index=False)
     state = tmp_path / "state.pt"
     script = textwrap.dedent(KILLED_RUN)

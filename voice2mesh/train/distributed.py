@@ -80,11 +80,6 @@ class World:
         return base * self.size + self.rank
 
 
-def world() -> World:
-    """``World.current()``."""
-    return World.current()
-
-
 def is_main() -> bool:
     """Whether this process writes the stage's outputs (rank 0, or the only process)."""
     return World.current().is_main
@@ -126,12 +121,6 @@ def destroy() -> None:
     """Leave the process group (when one was joined)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def barrier() -> None:
-    """Wait for every rank (nothing in a world of one)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 def joined() -> bool:

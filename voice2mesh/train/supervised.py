@@ -200,3 +200,13 @@ def train_supervised(
     """
     task = SupervisedTask(cfg, face_model, data, encoder_path, schedule)
     return fit(task, schedule)
+
+
+def held_out_summary(metrics: dict) -> str:
+    """One log line of a supervised run's ``metrics``: held-out shape MSE against the mean
+    prediction's, and the counts (both supervised stages log it per seed)."""
+    return (
+        f"held-out shape MSE {metrics['val_mse']} (mean prediction "
+        f"{metrics['val_mse_mean_baseline']}) over {metrics['n_val_utterances']} utterances; "
+        f"{metrics['n_train_identities']} identities"
+    )
