@@ -8,10 +8,12 @@ process, twice (a quarter of the corpus, then all of it), so that peak memory is
 not:
 
 - ``features``: ``audio.extract_features`` (VAD + log-mel + normalisation, sharded ``.npz``);
-- ``landmarks``: ``landmarks.detect_landmarks`` with the ``pts`` backend (decode each image,
-  read its landmarks; a real detector adds its own time per photo: "Offline landmarks" above)
-  and ``landmarks.store.write_landmarks``;
-- ``fit3dmm``: ``fitting.fit_landmarks`` on those landmarks with the default params.
+- ``landmarks``: the stage's ``landmarks.store.detect_to_folder`` with the ``pts`` backend
+  (decode each image, read its landmarks; a real detector adds its own time per photo:
+  "Offline landmarks" above), a ``landmarks.shard_size`` chunk at a time, into shards;
+- ``fit3dmm``: the stage's ``stages.fit3dmm.fitted_shards`` (``fitting.fit_landmarks`` per
+  landmarks shard, with the default params) into ``fitting.store.write_fit_shards`` (fits
+  shards, rejects, ``fit3dmm.reference`` references).
 
 Throughput per core = the marginal items per CPU second between the two runs (the process and
 its workers; start-up cancels); the full-VoxCeleb time on 16 cores assumes that throughput on
@@ -68,12 +70,13 @@ def build_corpus(folder: Path, n_utterances: int, n_images: int) -> None:
 
 def run_part(part: str, folder: Path, n: int) -> dict:
     """One stage's work on the first ``n`` items, in this process (``--part``)."""
+    from stages.fit3dmm import fitted_shards
     from voice2mesh.audio import extract_features
     from voice2mesh.config import load_params
     from voice2mesh.facemodel.loaders import load_from_params
-    from voice2mesh.fitting import fit_landmarks
-    from voice2mesh.landmarks import PtsBackend, detect_landmarks
-    from voice2mesh.landmarks.store import read_landmarks, write_landmarks
+    from voice2mesh.fitting.store import write_fit_shards
+    from voice2mesh.landmarks import PtsBackend
+    from voice2mesh.landmarks.store import detect_to_folder
 
     params = load_params(ROOT / "params.yaml")
     out = folder / f"{part}_{n}"
@@ -81,16 +84,19 @@ def run_part(part: str, folder: Path, n: int) -> dict:
         voices = pd.read_csv(folder / "voices.csv").head(n)
         extract_features(voices, Path("."), out, workers=params.features.workers)
     elif part == "landmarks":
+        cfg = params.landmarks
         faces = pd.read_csv(folder / "faces.csv").head(n)
-        result = detect_landmarks(PtsBackend(params.landmarks.batch_size), list(faces.path))
-        write_landmarks(result, faces, out)
+        backend = PtsBackend(cfg.batch_size)
+        limit = cfg.max_reject_fraction
+        detect_to_folder(backend, faces, out, shard_size=cfg.shard_size, max_reject_fraction=limit)
     else:
         cfg = params.fit3dmm
-        _, points, sizes = read_landmarks(folder / f"landmarks_{n}")
-        settings = ("n_iterations", "n_refine", "landmark_sigma", "shape_prior")
-        settings += ("expression_prior", "tol", "batch_size")  # fit3dmm's, as the stage passes
-        options = {name: getattr(cfg, name) for name in settings}
-        fit_landmarks(load_from_params(params.face_model), points, sizes[:, 0], **options)
+        model = load_from_params(params.face_model)
+        shards = fitted_shards(folder / f"landmarks_{n}", model, cfg, "cpu")
+        faces = pd.read_csv(folder / "faces.csv").head(n)
+        identities = faces[["identity", "name", "split"]].drop_duplicates().assign(gender="f")
+        limit = cfg.max_reject_fraction
+        write_fit_shards(out, shards, identities, cfg.reference, max_reject_fraction=limit)
     folders = Counter(p.parent for p in out.rglob("*") if p.is_file()) if out.exists() else {}
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -158,7 +164,7 @@ def main(argv: list[str]) -> None:
     for k in range(0, len(rows), 2):
         (part, n1, full, m1), (_, n2, _, m2) = rows[k], rows[k + 1]
         rate = (n2 - n1) / (m2["cpu_s"] - m1["cpu_s"])  # start-up and imports cancel
-        files = m2["files_per_folder"] or "– (in memory)"
+        files = m2["files_per_folder"]
         slope = (m2["peak_mb"] - m1["peak_mb"]) / (n2 - n1)  # MB per item
         at_full = m2["peak_mb"] + slope * (full - n2)
         print(

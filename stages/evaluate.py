@@ -54,7 +54,7 @@ from voice2mesh.evaluation.scoring import METRIC_COLUMNS
 from voice2mesh.evaluation.scorings import score_all
 from voice2mesh.evaluation.store import write_predictions
 from voice2mesh.facemodel.loaders import load_from_params
-from voice2mesh.fitting.store import read_fits
+from voice2mesh.fitting.store import read_references
 from voice2mesh.io import atomic_dir, atomic_path, write_json
 from voice2mesh.models.cascade import N_POSE
 from voice2mesh.synth.truth import read_truth
@@ -150,9 +150,9 @@ def run(params: Params, metrics: Path = METRICS, quiet: bool = False) -> dict:
     model = load_from_params(params.face_model)
     store = FeatureStore(params.features.out)
     identities = read_manifests(Path(params.intersect.out)).identities
-    fits = read_fits(Path(params.fit3dmm.out))
+    references, reference_shape = read_references(Path(params.fit3dmm.out))
     test = protocol.build_test_set(
-        store.index, identities, fits.references, fits.reference_shape, p.n_utterances
+        store.index, identities, references, reference_shape, p.n_utterances
     )
     genders = dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True))
     ge2e = EmbeddingLookup(params.ge2e.out, test.utterances.path.tolist())

@@ -24,7 +24,7 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
-from voice2mesh.fitting.store import read_fits
+from voice2mesh.fitting.store import read_references
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
@@ -44,9 +44,9 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     p = params.supervised
     device = training_device(params.device)
     accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
-    fits = read_fits(Path(params.fit3dmm.out))
+    references, reference_shape = read_references(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
-    data = (FeatureStore(params.features.out), voices, fits.references, fits.reference_shape)
+    data = (FeatureStore(params.features.out), voices, references, reference_shape)
     face_model = as_dict(params.face_model)
 
     def train(seed: int, path: Path) -> Trained:

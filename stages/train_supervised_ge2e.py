@@ -27,7 +27,7 @@ from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.encoders.store import EmbeddingStore
-from voice2mesh.fitting.store import read_fits
+from voice2mesh.fitting.store import read_references
 from voice2mesh.io import atomic_dir, write_json, write_rows
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
@@ -66,10 +66,10 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         return skip(params, reason, metrics, plot) if is_main() else {"skipped": reason}
     device = training_device(params.device)
     accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
-    fits = read_fits(Path(params.fit3dmm.out))
+    references, reference_shape = read_references(Path(params.fit3dmm.out))
     voices = read_manifests(Path(params.intersect.out)).voices
     store = EmbeddingStore(params.ge2e.out)
-    data = (store, voices, fits.references, fits.reference_shape)
+    data = (store, voices, references, reference_shape)
     used = {"face_model": as_dict(params.face_model), "ge2e": as_dict(params.ge2e)}
 
     def train(seed: int, path: Path) -> Trained:

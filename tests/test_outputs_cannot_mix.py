@@ -62,9 +62,9 @@ RUN = {  # stage -> the call of its ``run`` in the subprocess (``out``: a scratc
 KILLS = {  # stage -> (owner, writer, calls that complete before the kill)
     "synthesize": ("pandas.DataFrame", "to_csv", 2),  # images and wavs done, truth half written
     "intersect": ("pandas.DataFrame", "to_csv", 2),  # two of the five tables
-    "landmarks": ("pandas.DataFrame", "to_csv", 0),  # landmarks.npz written, no index.csv
+    "landmarks": ("numpy.lib.format", "write_array", 4),  # shard 0 done, inside shard 1
     "features": ("numpy.lib.format", "write_array", 4),  # shard 0 done, inside shard 1
-    "fit3dmm": ("numpy", "savez_compressed", 1),  # fits.npz written, no references
+    "fit3dmm": ("numpy.lib.format", "write_array", 16),  # shard 0 (15 arrays) done, in shard 1
 }
 CHILD = """
 import os, pickle, sys
@@ -96,7 +96,7 @@ def make_params(root: Path, seed: int) -> Params:
             vggface_root=str(world / "vggface"),
             out=str(root / "manifest"),
         ),
-        landmarks=LandmarksParams(out=str(root / "landmarks")),
+        landmarks=LandmarksParams(out=str(root / "landmarks"), shard_size=8),
         features=FeaturesParams(out=str(root / "features"), shard_size=8, workers=1),
         fit3dmm=FitParams(out=str(root / "fits")),
     )
@@ -171,11 +171,11 @@ MIXES = [
     ("intersect", "identities.csv"),
     ("intersect", "voices.csv"),
     ("intersect", "faces.csv"),
-    ("landmarks", "landmarks.npz"),
+    ("landmarks", "shard_00001.npz"),
     ("landmarks", "index.csv"),
     ("features", "shard_00001.npz"),
     ("features", "index.csv"),
-    ("fit3dmm", "fits.npz"),
+    ("fit3dmm", "shard_00001.npz"),
     ("fit3dmm", "index.csv"),
     ("fit3dmm", "references.npz"),
     ("fit3dmm", "references.csv"),
@@ -200,11 +200,11 @@ def test_fit3dmm_refuses_landmarks_of_other_images_at_the_same_length(runs, tmp_
     index, points, sizes = read_landmarks(folder_of(params, "landmarks"))
     faces = read_manifests(folder_of(params, "intersect")).faces
     result = LandmarkResult(list(index.path), points, sizes, [])
-    write_landmarks(result, faces.iloc[::-1], tmp_path / "reversed")  # rows in reverse order
+    write_landmarks(result, faces.iloc[::-1], tmp_path / "reversed", 8)  # rows in reverse order
     mixed = shutil.copytree(folder_of(params, "landmarks"), tmp_path / "landmarks")
-    shutil.copyfile(tmp_path / "reversed" / "landmarks.npz", mixed / "landmarks.npz")
-    with np.load(mixed / "landmarks.npz") as data:
-        assert data["points"].shape == points.shape and (data["sizes"] == sizes).all()
+    shutil.copyfile(tmp_path / "reversed" / "shard_00000.npz", mixed / "shard_00000.npz")
+    with np.load(mixed / "shard_00000.npz") as data:
+        assert data["points"].shape == points[:8].shape and (data["sizes"] == sizes[:8]).all()
     params = with_folder(with_folder(params, "landmarks", mixed), "fit3dmm", tmp_path / "fits")
     with pytest.raises(MixedOutputError, match=r"row 0: .* re-run `dvc repro landmarks`"):
         fit3dmm.run(params, tmp_path / "m.json")

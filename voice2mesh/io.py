@@ -3,6 +3,8 @@
 A stage killed mid-way (outside ``dvc repro``, which deletes outputs first) must not leave a
 folder that mixes new and old files: ``atomic_dir`` builds the folder as a hidden sibling and
 moves it into place whole, so readers see the previous complete folder, or none, or the new one.
+``write_npz`` writes the ``.npz`` files of sharded outputs with fixed member timestamps, so that
+the same arrays always give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: deterministic ``.npz`` bytes
 
 
 def _current_umask() -> int:
@@ -128,7 +135,7 @@ def check_same_rows(
 
     Args:
         folder: the output folder, for the message.
-        what: which files disagree, e.g. ``"landmarks.npz paths and index.csv"``.
+        what: which files disagree, e.g. ``"shard paths and index.csv"``.
         stored: (M,) keys stored with the arrays.
         expected: (M,) keys of the index table.
         stage: the DVC stage that rewrites ``folder``.
@@ -145,6 +152,59 @@ def check_same_rows(
         f"{folder}: {what} disagree ({detail}); the folder mixes files of different runs or is "
         f"damaged, re-run `dvc repro {stage}`"
     )
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray], compress: bool = False) -> None:
+    """Write ``arrays`` as an ``.npz`` (``np.load`` reads it) whose bytes depend on them alone.
+
+    ``np.savez`` leaves the member timestamps to ``zipfile``; here they are fixed
+    (``ZIP_TIME``) and the members follow the order of ``arrays``, so equal inputs give equal
+    files. ``compress`` deflates the members (landmarks and fits shrink; log-mel barely does).
+    """
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
+            member.compress_type = method
+            with archive.open(member, "w", force_zip64=True) as handle:
+                array = np.asarray(array)  # C order; 0-d arrays stay 0-d
+                array = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+                np.lib.format.write_array(handle, array, allow_pickle=False)
+
+
+def shard_name(k: int) -> str:
+    """The file name of shard ``k`` of a sharded output folder."""
+    return f"shard_{k:05d}.npz"
+
+
+def shard_files(folder: Path, shard_of_row: Iterable[int], stage: str) -> list[Path]:
+    """The shard files of ``folder``, in order, checked against index.csv's ``shard`` column.
+
+    Args:
+        folder: a sharded output folder (``shard_00000.npz``, ``shard_00001.npz``, ...).
+        shard_of_row: (M,) the shard of each index row; rows must come shard by shard.
+        stage: the DVC stage that rewrites ``folder``.
+
+    Raises:
+        MixedOutputError: no shard, a gap in their numbers, or an index naming shards out of
+            order or absent.
+    """
+    files = sorted(folder.glob("shard_*.npz"))
+    fix = f"re-run `dvc repro {stage}`"
+    if not files:
+        raise MixedOutputError(f"{folder} holds no shard_*.npz (an older layout?); {fix}")
+    if [p.name for p in files] != [shard_name(k) for k in range(len(files))]:
+        raise MixedOutputError(
+            f"{folder}: the shard files are not numbered 0 to {len(files) - 1} without a gap "
+            f"({files[-1].name} is the last); the folder is damaged, {fix}"
+        )
+    shards = np.fromiter(shard_of_row, np.int64)
+    if (np.diff(shards) < 0).any() or (len(shards) and not 0 <= shards[-1] < len(files)):
+        raise MixedOutputError(
+            f"{folder}: index.csv's shard column is out of order or names a shard beyond "
+            f"{files[-1].name}; the folder mixes files of different runs or is damaged, {fix}"
+        )
+    return files
 
 
 def write_text(path: Path | str, text: str) -> None:

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from voice2mesh.facemodel.loaders import load_model
-from voice2mesh.fitting import FitResult, build_references, fit_landmarks, frontal_score
+from voice2mesh.fitting import (
+    RULES,
+    FitResult,
+    build_references,
+    fit_landmarks,
+    frontal_score,
+    usable_fits,
+)
+from voice2mesh.fitting.reference import ReferenceAccumulator
 from voice2mesh.render.camera import rotation_matrix
 
 
@@ -96,3 +104,76 @@ def test_best_frontal_prefers_the_frontal_neutral_photo_of_real_fits():
     refs = build_references(np.repeat(["p", "q", "r"], 4), fits, "best_frontal")
     assert refs.chosen.tolist() == [1, 5, 9]
     np.testing.assert_array_equal(refs.shape, fits.shape[[1, 5, 9]])
+
+
+def random_fits(n: int, seed: int = 0) -> tuple[np.ndarray, FitResult, np.ndarray]:
+    """``n`` fits of 7 identities in random order, with tied scores and unusable fits."""
+    rng = np.random.default_rng(seed)
+    fits = fake_fits(
+        yaw=rng.choice([0.0, 15.0, 30.0], n),  # few values: many tied scores
+        pitch=rng.choice([0.0, 15.0], n),
+        converged=rng.random(n) > 0.2,
+    )
+    fits = FitResult(**fits.arrays() | {"shape": rng.normal(size=(n, 5)) * 1e3})
+    identities = rng.choice([f"id{k}" for k in range(7)], n).astype("U16")
+    identities[:2] = "only_unusable"  # an identity without a usable fit
+    usable = usable_fits(fits) & (identities != "only_unusable")
+    return identities, fits, usable
+
+
+def rows_of(fits: FitResult, rows: slice) -> FitResult:
+    return FitResult(**{name: values[rows] for name, values in fits.arrays().items()})
+
+
+def by_hand(identities: np.ndarray, fits: FitResult, usable: np.ndarray, rule: str) -> dict:
+    """Each identity's reference, one loop over its fits (the module docstring's rules)."""
+    out = {}
+    score = frontal_score(fits)
+    for key in np.unique(identities).tolist():
+        mine = [i for i in range(len(fits)) if identities[i] == key and usable[i]]
+        if not mine:
+            out[key] = (np.full(5, np.nan), -1, 0)
+        elif rule == "mean":
+            out[key] = (fits.shape[mine].mean(axis=0), -1, len(mine))
+        else:
+            best = min(mine, key=lambda i: (score[i], i))
+            out[key] = (fits.shape[best], best, len(mine))
+    return out
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize(
+    "cuts", [(), (1,), (40,), (0, 0, 17), (5, 6, 7, 60, 99), tuple(range(100))]
+)
+def test_references_added_by_shards_equal_those_of_all_fits_at_once(rule, cuts) -> None:
+    identities, fits, usable = random_fits(100)
+    whole = build_references(identities, fits, rule, usable=usable)
+    accumulator = ReferenceAccumulator(rule)
+    for start, stop in zip((0, *cuts), (*cuts, 100), strict=True):
+        accumulator.add(
+            identities[start:stop], rows_of(fits, slice(start, stop)), usable[start:stop]
+        )
+    parts = accumulator.references()
+    assert parts.ids == whole.ids
+    np.testing.assert_array_equal(parts.chosen, whole.chosen)
+    np.testing.assert_array_equal(parts.n_fits, whole.n_fits)
+    if rule == "mean":
+        np.testing.assert_allclose(parts.shape, whole.shape, rtol=1e-12, atol=0)
+    else:
+        np.testing.assert_array_equal(parts.shape, whole.shape)
+    expected = by_hand(identities, fits, usable, rule)
+    assert whole.ids == list(expected) and "only_unusable" in whole.ids
+    for row, key in enumerate(whole.ids):
+        shape, chosen, n_fits = expected[key]
+        assert (whole.chosen[row], whole.n_fits[row]) == (chosen, n_fits)
+        np.testing.assert_allclose(whole.shape[row], shape, rtol=1e-12)
+    if rule == "best_frontal":  # ties exist, so the lowest-index rule is exercised
+        score = frontal_score(fits)
+        assert len(np.unique(score[usable])) < usable.sum()
+
+
+def test_an_accumulator_without_fits_has_no_references() -> None:
+    refs = ReferenceAccumulator("mean").references()
+    assert refs.ids == [] and refs.shape.shape[0] == 0 and refs.n_fits.tolist() == []
+    with pytest.raises(KeyError, match="unknown reference rule 'median'"):
+        ReferenceAccumulator("median")

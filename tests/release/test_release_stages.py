@@ -15,6 +15,7 @@ from release_world import add_bad_files, make_release
 
 from stages import features, fit3dmm, intersect
 from voice2mesh.config import FeaturesParams, FitParams, IntersectParams, Params
+from voice2mesh.fitting.store import read_fits
 from voice2mesh.release import ImportOptions, ReleaseError, import_release
 from voice2mesh.release.params3dmm import N_SHAPE_BFM
 
@@ -97,11 +98,10 @@ def test_fits_keep_the_face_models_coefficient_counts(tmp_path: Path) -> None:
     params = release_params(release.root, tmp_path)
     params = replace(params, face_model=replace(params.face_model, n_shape=12, n_expression=3))
     run_stages(params, tmp_path / "metrics")
-    fits = np.load(tmp_path / "fits" / "fits.npz")
-    photos = pd.read_csv(tmp_path / "fits" / "index.csv").path
-    truth = np.array([release.params[p] for p in photos], np.float64)  # (M, 228)
-    np.testing.assert_array_equal(fits["shape"], truth[:, :12])
-    np.testing.assert_array_equal(fits["expression"], truth[:, N_SHAPE_BFM : N_SHAPE_BFM + 3])
+    fits = read_fits(tmp_path / "fits")
+    truth = np.array([release.params[p] for p in fits.index.path], np.float64)  # (M, 228)
+    np.testing.assert_array_equal(fits.result.shape, truth[:, :12])
+    np.testing.assert_array_equal(fits.result.expression, truth[:, N_SHAPE_BFM : N_SHAPE_BFM + 3])
 
 
 def test_a_folder_without_a_release_names_the_param(tmp_path: Path) -> None:

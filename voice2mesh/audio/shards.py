@@ -9,15 +9,13 @@ to another run than the index beside it.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from voice2mesh.io import MixedOutputError, check_same_rows
+from voice2mesh.io import MixedOutputError, check_same_rows, write_npz
 
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: deterministic shard bytes
 FIX = "re-run `dvc repro features`"
 
 
@@ -33,11 +31,7 @@ def write_shard(folder: Path, k: int, paths: list[str], features: list[np.ndarra
     """Write shard ``k`` of ``folder``: the (T_j, 64) ``features`` of the utterances ``paths``."""
     offsets = np.concatenate([[0], np.cumsum([len(f) for f in features])]).astype(np.int64)
     arrays = {"features": np.concatenate(features), "offsets": offsets, "paths": np.array(paths)}
-    with zipfile.ZipFile(folder / shard_name(k), "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
-            with archive.open(member, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+    write_npz(folder / shard_name(k), arrays)
 
 
 def read_shard(folder: Path, k: int, rows: pd.DataFrame, features: bool = True) -> np.ndarray:

@@ -110,6 +110,7 @@ class LandmarksParams(Section):
     # predictor, weights in a pip package (offline)
     backend: Literal["pts", "fan", "dlib"] = "pts"
     batch_size: Count = 16  # images per detector call
+    shard_size: Count = 4096  # faces per shard file (detected together; memory is per shard)
     max_reject_fraction: Probability = 0.5  # fail the stage when more images are rejected
     out: str = "data/landmarks"
 

@@ -16,22 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+from voice2mesh import io
 from voice2mesh.encoders.ge2e import EMBEDDING_DIM
 from voice2mesh.encoders.ge2e_audio import FRONT_END
 from voice2mesh.io import atomic_path
-
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: deterministic bytes
 
 log = logging.getLogger(__name__)
 
 
 def write_npz(path: Path | str, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as an uncompressed ``.npz`` atomically, with fixed member timestamps:
-    the same arrays give the same bytes (``np.savez`` stamps the current time)."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
-        for name, array in arrays.items():
-            with out.open(zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME), "w") as handle:
-                np.lib.format.write_array(handle, np.asarray(array), allow_pickle=False)
+    the same arrays give the same bytes (``io.write_npz``)."""
+    with atomic_path(path) as tmp:
+        io.write_npz(tmp, arrays)
 
 
 class EmbeddingCache:

@@ -15,11 +15,14 @@ authors picked by hand. We pick by a documented rule instead:
     The mean shape coefficients of the identity's usable fits (``chosen`` is -1).
 
 Identities without a usable fit get NaN shapes and ``chosen = -1``.
+
+``ReferenceAccumulator`` applies a rule to fits that arrive in parts (the ``fit3dmm`` stage's
+shards), keeping per identity only the rule's running state; ``build_references`` is the same
+code with all fits as one part, so both give the same references.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -65,37 +68,93 @@ def usable_fits(
     return result.converged & np.array([r is None for r in reasons], bool)
 
 
-def _best_frontal(group: np.ndarray, usable: np.ndarray, result: FitResult) -> tuple:
-    """Per group: the shape of the lowest-scoring usable fit and its index."""
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    score = np.where(usable, frontal_score(result), np.inf)
-    score = np.where(np.isnan(score), np.inf, score)
-    order = np.lexsort((np.arange(len(group)), score, group))  # by group, score, index
-    first = np.ones(len(order), bool)
-    first[1:] = group[order][1:] != group[order][:-1]
-    chosen = np.full(n_groups, -1, np.int64)
-    best = order[first]
-    chosen[group[best]] = np.where(np.isfinite(score[best]), best, -1)
-    shape = np.full((n_groups, result.shape.shape[1]), np.nan)
-    shape[chosen >= 0] = result.shape[chosen[chosen >= 0]]
-    return shape, chosen
+class _BestFrontal:
+    """Per identity, the best (score, fit index, shape) so far; ties go to the lower index."""
+
+    def __init__(self) -> None:
+        self.best: dict[object, tuple[float, int, np.ndarray]] = {}
+
+    def add(self, ids: list, group: np.ndarray, usable: np.ndarray, result: FitResult, first: int):
+        score = np.where(usable, frontal_score(result), np.inf)
+        score = np.where(np.isnan(score), np.inf, score)
+        order = np.lexsort((np.arange(len(group)), score, group))  # by group, score, index
+        lead = np.ones(len(order), bool)
+        lead[1:] = group[order][1:] != group[order][:-1]
+        for key, i in zip(ids, order[lead], strict=True):  # one fit per group, in group order
+            old = self.best.get(key, (np.inf, -1, None))
+            if np.isfinite(score[i]) and (score[i], first + i) < old[:2]:
+                self.best[key] = (float(score[i]), first + int(i), result.shape[i].copy())
+
+    def finish(self, ids: list, n_fits: np.ndarray, n_shape: int) -> tuple:
+        shape = np.full((len(ids), n_shape), np.nan)
+        chosen = np.full(len(ids), -1, np.int64)
+        for row, key in enumerate(ids):
+            if key in self.best:
+                _, chosen[row], shape[row] = self.best[key]
+        return shape, chosen
 
 
-def _mean(group: np.ndarray, usable: np.ndarray, result: FitResult) -> tuple:
-    """Per group: the mean shape of the usable fits; no single fit is chosen."""
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    sums = np.zeros((n_groups, result.shape.shape[1]))
-    np.add.at(sums, group[usable], result.shape[usable])
-    counts = np.bincount(group[usable], minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shape = np.where(counts[:, None] > 0, sums / counts[:, None], np.nan)
-    return shape, np.full(n_groups, -1, np.int64)
+class _Mean:
+    """Per identity, the running sum of the usable fits' shape coefficients."""
+
+    def __init__(self) -> None:
+        self.sums: dict[object, np.ndarray] = {}
+
+    def add(self, ids: list, group: np.ndarray, usable: np.ndarray, result: FitResult, first: int):
+        sums = np.zeros((len(ids), result.shape.shape[1]))
+        np.add.at(sums, group[usable], result.shape[usable])
+        for key, row in zip(ids, sums, strict=True):
+            self.sums[key] = self.sums[key] + row if key in self.sums else row
+
+    def finish(self, ids: list, n_fits: np.ndarray, n_shape: int) -> tuple:
+        sums = np.array([self.sums[key] for key in ids]).reshape(len(ids), n_shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shape = np.where(n_fits[:, None] > 0, sums / n_fits[:, None], np.nan)
+        return shape, np.full(len(ids), -1, np.int64)
 
 
-RULES: dict[str, Callable[[np.ndarray, np.ndarray, FitResult], tuple]] = {
-    "best_frontal": _best_frontal,
-    "mean": _mean,
-}
+RULES: dict[str, type] = {"best_frontal": _BestFrontal, "mean": _Mean}
+
+
+class ReferenceAccumulator:
+    """References built from fits that arrive in parts (shards), in fit order.
+
+    Memory grows with the identities, not the fits: per identity, the usable-fit count and
+    the rule's state (``mean``: the running sum of shape coefficients; ``best_frontal``: the
+    best score, its global fit index and its shape). ``build_references`` is one ``add``.
+    """
+
+    def __init__(self, rule: str = "best_frontal") -> None:
+        if rule not in RULES:
+            raise KeyError(f"unknown reference rule {rule!r}; known rules: {sorted(RULES)}")
+        self.rule = RULES[rule]()
+        self.n_fits: dict[object, int] = {}
+        self.seen = 0  # fits added so far: the global index of the next one
+        self.n_shape: int | None = None
+
+    def add(self, identities: np.ndarray, result: FitResult, usable: np.ndarray) -> None:
+        """Add the next ``len(result)`` fits: (n,) identities and (n,) bool usable."""
+        identities = np.asarray(identities)
+        if identities.shape != (len(result),):
+            raise ValueError(
+                f"identities must be ({len(result)},) like the fits, got {identities.shape}"
+            )
+        unique, group = np.unique(identities, return_inverse=True)
+        ids = unique.tolist()
+        usable = np.asarray(usable, bool)
+        counts = np.bincount(group[usable], minlength=len(ids))
+        for key, count in zip(ids, counts.tolist(), strict=True):
+            self.n_fits[key] = self.n_fits.get(key, 0) + count
+        self.rule.add(ids, group, usable, result, self.seen)
+        self.seen += len(result)
+        self.n_shape = result.shape.shape[1]
+
+    def references(self) -> References:
+        """The ``References`` of every identity added so far (sorted as ``np.unique``)."""
+        ids = np.unique(np.array(list(self.n_fits))).tolist() if self.n_fits else []
+        n_fits = np.array([self.n_fits[key] for key in ids], np.int64)
+        shape, chosen = self.rule.finish(ids, n_fits, self.n_shape or 0)
+        return References(ids, shape, chosen, n_fits)
 
 
 def build_references(
@@ -116,15 +175,7 @@ def build_references(
     Returns:
         The ``References``.
     """
-    if rule not in RULES:
-        raise KeyError(f"unknown reference rule {rule!r}; known rules: {sorted(RULES)}")
-    identities = np.asarray(identities)
-    if identities.shape != (len(result),):
-        raise ValueError(
-            f"identities must be ({len(result)},) like the fits, got {identities.shape}"
-        )
-    usable = usable_fits(result) if usable is None else np.asarray(usable, bool)
-    ids, group = np.unique(identities, return_inverse=True)
-    shape, chosen = RULES[rule](group, usable, result)
-    n_fits = np.bincount(group[usable], minlength=len(ids)).astype(np.int64)
-    return References(ids.tolist(), shape, chosen, n_fits)
+    accumulator = ReferenceAccumulator(rule)
+    usable = usable_fits(result) if usable is None else usable
+    accumulator.add(identities, result, usable)
+    return accumulator.references()

@@ -97,7 +97,8 @@ def write_release_fits(
     n_expression: int = N_EXPRESSION,
     rule: str = "mean",
 ) -> StoredFits:
-    """Write the manifest's faces as a ``fit3dmm`` folder (``fitting.store.read_fits`` reads it).
+    """Write the manifest's faces as a ``fit3dmm`` folder (``fitting.store.read_fits`` reads it),
+    in shards of ``fitting.store.SHARD_SIZE`` fits (``fitting.store.write_fits``).
 
     Each face's parameter file is read (``read_params``) and every fit is usable. References
     follow ``rule`` as ``fit3dmm`` does, except that the release has no pose: ``best_frontal``'s

@@ -28,7 +28,7 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.evaluation import protocol
 from voice2mesh.evaluation.inference import mean_face_rows, predict_batched
 from voice2mesh.facemodel.loaders import load_from_params
-from voice2mesh.fitting.store import read_fits
+from voice2mesh.fitting.store import read_references
 from voice2mesh.models.registry import PREDICTING_KINDS
 from voice2mesh.studies.names import COMPARATOR, METRICS, SUPERVISED
 from voice2mesh.synth.truth import read_truth
@@ -101,9 +101,9 @@ def score_point(params: Params) -> pd.DataFrame:
     face_model = load_from_params(params.face_model)
     store = FeatureStore(params.features.out)
     identities = read_manifests(Path(params.intersect.out)).identities
-    fits = read_fits(Path(params.fit3dmm.out))
+    references, reference_shape = read_references(Path(params.fit3dmm.out))
     test = protocol.build_test_set(
-        store.index, identities, fits.references, fits.reference_shape, p.n_utterances
+        store.index, identities, references, reference_shape, p.n_utterances
     )
     gender = dict(zip(identities.identity.astype(str), identities.gender.astype(str), strict=True))
     name_of = identities.set_index(identities.identity.astype(str)).name
