@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 INT16_SCALE = 32768.0  # soundfile reads any PCM as full-scale floats in [-1, 1)
 MIN_RATE, MAX_RATE = 4000, 192000  # Hz: telephone band to studio rates
@@ -197,6 +196,8 @@ def read_wav(
     resampled_from = None
     if rate != target_rate:
         step = gcd(int(rate), int(target_rate))
+        from scipy.signal import resample_poly  # here: scipy.signal takes ~1 s to import
+
         samples = resample_poly(samples.astype(np.float64), target_rate // step, rate // step)
         resampled_from = int(rate)
     if samples.dtype != np.int16:
