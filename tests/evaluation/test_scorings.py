@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voice2mesh.evaluation.scoring import METRIC_COLUMNS, score
+from voice2mesh.evaluation.scoring import METRIC_COLUMNS, REGISTRATION_COLUMNS, score
 from voice2mesh.evaluation.scorings import score_all
 from voice2mesh.facemodel.synthetic import build_synthetic_model
 
@@ -95,3 +95,20 @@ def test_non_finite_predictions_are_refused(model, scored) -> None:
     bad = {("net", 0): (np.full((len(test.ref_index), 8), np.nan), None)}
     with pytest.raises(ValueError, match="not finite"):
         score_all(model, bad, test, references)
+
+
+def test_unregistered_rows_get_the_cheap_metrics_only(model, scored) -> None:
+    """A row ``registered`` leaves out has NaN RMSE and parts, even when a registered row made
+    the same prediction; its other metrics, and every registered row, are unchanged."""
+    full, predictions, references, test = scored
+    frame = score_all(model, predictions, test, references, registered=lambda row: row != "copy")
+    registration = list(REGISTRATION_COLUMNS)
+    cheap = [c for c in METRIC_COLUMNS if c not in REGISTRATION_COLUMNS]
+    copy = frame.model == "copy"
+    assert frame.loc[copy, registration].isna().all().all()
+    assert frame.loc[~copy, registration].notna().all().all()
+    np.testing.assert_array_equal(frame.loc[copy, cheap], full.loc[copy, cheap])
+    np.testing.assert_array_equal(frame.loc[~copy, METRIC_COLUMNS], full.loc[~copy, METRIC_COLUMNS])
+    alone = score_all(model, predictions, test, references, registered=lambda row: False)
+    assert alone[registration].isna().all().all()
+    np.testing.assert_array_equal(alone[cheap], full[cheap])

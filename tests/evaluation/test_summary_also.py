@@ -117,3 +117,23 @@ def test_identical_seeds_have_no_spread() -> None:
     same = pd.concat([first.assign(seed=s) for s in (0, 1)], ignore_index=True)
     summary, _ = summarise(same, METRICS, (), 100)
     assert summary["c"]["n_seeds"] == 2 and summary["c"]["ARE"]["seed_sd"] == 0.0
+
+
+def test_a_metric_a_model_was_not_scored_on_is_left_out_with_its_tests() -> None:
+    """NME NaN throughout for ``b`` (as the ICP metrics of Table 5's rows): no NME entry for b,
+    no NME test of b or against b; ARE untouched, other models' NME untouched."""
+    rows = _rows()
+    full, full_paired = summarise(rows, METRICS, ("mean_face", "b"), 300)
+    rows.loc[rows.model == "b", "NME"] = np.nan
+    summary, paired = summarise(rows, METRICS, ("mean_face", "b"), 300)
+    assert "NME" not in summary["b"] and summary["b"]["ARE"] == full["b"]["ARE"]
+    assert "p_vs_b" not in summary["a"]["NME"] and "p_vs_b" in summary["a"]["ARE"]
+    assert summary["a"]["NME"]["p_vs_mean_face"] == full["a"]["NME"]["p_vs_mean_face"]
+    nme = paired[paired.metric == "NME"]
+    assert not ((nme.model == "b") | (nme.comparator == "b")).any()
+    assert len(paired) == len(full_paired) - len(
+        full_paired[
+            (full_paired.metric == "NME")
+            & ((full_paired.model == "b") | (full_paired.comparator == "b"))
+        ]
+    )

@@ -7,7 +7,8 @@ Every p-value of ``evaluate`` (a row against a comparator on one metric) belongs
             shape_only, shape_only_vs_truth
     table   "Tables 1-4" for the rows of ``rows.MAIN_ROWS``, "Table 5" for ``rows.KD_ROWS``
 
-All p-values of a family (rows × metrics × comparators) are adjusted together by Holm's
+All p-values of a family (rows × metrics × comparators; Table 5's rows have no ICP metrics,
+``scorings``) are adjusted together by Holm's
 step-down method (Holm 1979, ``stats.holm``), which controls the family-wise error rate. A
 test that appears twice (mean face vs baseline and baseline vs mean face: the same two rows,
 the same resamples, the same p) counts once and both get its adjusted p.

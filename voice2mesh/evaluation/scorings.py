@@ -17,6 +17,11 @@ repeat one face per identity, their shape-only scoring is their as-predicted one
 same mesh. Identities are scored on ``icp.THREADS`` threads, each with all its predictions in
 one batch, so each reference surface is built once per batch. The values equal
 ``scoring.score``'s.
+
+Registration metrics (``REGISTRATION_COLUMNS``: ICP RMSE and the six parts, nine tenths of the
+cost) are computed for the rows ``registered`` names and left NaN for the others: ``evaluate``
+registers the rows of Tables 1-4 and not Table 5's ``kd_ablation@`` rows, whose table reports
+the ratio errors (the paper's Table 5 too); their NME is still computed, being cheap.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ import numpy as np
 import pandas as pd
 
 from voice2mesh.evaluation.protocol import TestSet
-from voice2mesh.evaluation.scoring import ARE_COLUMNS, CHUNK, METRIC_COLUMNS
+from voice2mesh.evaluation.scoring import (
+    ARE_COLUMNS,
+    CHUNK,
+    METRIC_COLUMNS,
+    REGISTRATION_COLUMNS,
+)
 from voice2mesh.facemodel.model import MorphableModel
 from voice2mesh.metrics import are, icp_rmse, nme, part_rmse
 from voice2mesh.metrics.icp import THREADS
@@ -49,14 +59,27 @@ def block_name(reference: str, scoring: str) -> str:
 
 
 def metric_columns(
-    model: MorphableModel, pred: np.ndarray, refs: np.ndarray, ref_index: np.ndarray
+    model: MorphableModel,
+    pred: np.ndarray,
+    refs: np.ndarray,
+    ref_index: np.ndarray,
+    register: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """``{column: (B,)}`` for ``METRIC_COLUMNS`` of meshes (B, N, 3) against refs (R, N, 3)."""
+    """``{column: (B,)}`` for ``METRIC_COLUMNS`` of meshes (B, N, 3) against refs (R, N, 3);
+    ``register`` (B,) bool: the meshes that get ``REGISTRATION_COLUMNS`` (default: all; NaN
+    for the others)."""
     errors = are(model, pred, refs, ref_index=ref_index)
     columns = {key: errors[key] for key in ARE_COLUMNS[:-1]} | {"ARE": errors["mean"]}
     columns["NME"] = nme(model, pred, refs, ref_index=ref_index)
-    columns["RMSE"] = icp_rmse(model, pred, refs, ref_index=ref_index)
-    return columns | part_rmse(model, pred, refs, ref_index=ref_index)
+    register = np.ones(len(pred), bool) if register is None else np.asarray(register, bool)
+    for key in REGISTRATION_COLUMNS:
+        columns[key] = np.full(len(pred), np.nan)
+    if register.any():
+        chosen, index = pred[register], ref_index[register]
+        columns["RMSE"][register] = icp_rmse(model, chosen, refs, ref_index=index)
+        for key, values in part_rmse(model, chosen, refs, ref_index=index).items():
+            columns[key][register] = values
+    return columns
 
 
 def _coefficients(
@@ -86,6 +109,7 @@ def score_all(
     references: Mapping[str, np.ndarray],
     scorings: tuple[str, ...] = SCORINGS,
     progress: Callable[[Iterable], Iterable] = iter,
+    registered: Callable[[str], bool] = lambda row: True,
 ) -> pd.DataFrame:
     """Per-utterance metrics of every prediction, scoring and reference kind.
 
@@ -97,6 +121,8 @@ def score_all(
         references: ``{kind: (S, Ks) raw reference shapes}``, rows as ``test.identities``.
         scorings: which of ``SCORINGS``.
         progress: wraps the loop over batches of distinct predictions.
+        registered: whether a row gets ``REGISTRATION_COLUMNS`` (NaN otherwise, even where
+            another row made the same prediction).
 
     Returns:
         ``reference``, ``scoring``, ``model``, ``seed``, ``identity``, ``path`` and the
@@ -114,6 +140,9 @@ def score_all(
     rows_as_bytes = keyed.view(np.dtype((np.void, keyed.itemsize * (k + 1)))).ravel()
     _, first, inverse = np.unique(rows_as_bytes, return_index=True, return_inverse=True)
     unique, owner = keyed[first, :k], ref_index[first % n_utt]  # (P, K), (P,) identity
+    wanted = np.array([registered(name) for _, name, _ in tasks], bool)  # (T,)
+    register = np.zeros(len(unique), bool)  # a prediction some registered task made
+    register[inverse.reshape(n_tasks, n_utt)[wanted].ravel()] = True
     meshes = {
         kind: np.asarray(model.reconstruct(np.asarray(s, np.float64)))
         for kind, s in references.items()
@@ -126,7 +155,7 @@ def score_all(
         pred = np.asarray(model.reconstruct(unique[ids, :ks], exp))  # (b, N, 3)
         r, zero = int(owner[ids[0]]), np.zeros(len(ids), np.int64)
         for kind, refs in meshes.items():
-            columns = metric_columns(model, pred, refs[r : r + 1], zero)
+            columns = metric_columns(model, pred, refs[r : r + 1], zero, register[ids])
             results[kind][ids] = np.stack([columns[c] for c in METRIC_COLUMNS], axis=1)
 
     batches = [
@@ -138,7 +167,10 @@ def score_all(
     with ThreadPoolExecutor(THREADS) as pool:
         for done in progress([pool.submit(measure, ids) for ids in batches]):
             done.result()  # re-raises a failure
-    return _long_frame(tasks, inverse.reshape(n_tasks, n_utt), results, test)
+    frame = _long_frame(tasks, inverse.reshape(n_tasks, n_utt), results, test)
+    unregistered = ~frame.model.map(registered).to_numpy(bool)
+    frame.loc[unregistered, list(REGISTRATION_COLUMNS)] = np.nan
+    return frame
 
 
 def _long_frame(

@@ -80,7 +80,9 @@ def summarise(
     Returns:
         ``(summary, paired)``: ``summary[model]`` = ``{"n_seeds": k, metric: {mean, seed_sd,
         ci_low, ci_high, p_vs_<comparator>...}}`` (for ``dvc metrics``; ``seed_sd``: the
-        standard deviation of the per-seed means, None for one seed); ``paired``: one row per
+        standard deviation of the per-seed means, None for one seed; a metric that is NaN
+        throughout for a model, one it was not scored on, is left out, and so are its tests
+        against such a comparator); ``paired``: one row per
         (model, comparator, metric) with the mean paired difference (model − comparator, negative =
         model better for these error metrics), its bootstrap CI and the bootstrap p.
     """
@@ -102,12 +104,16 @@ def summarise(
         own = [*comparators, *(c for c in extra.get(model, ()) if c not in comparators)]
         present = [c for c in own if c in tables and keys.get(c, c) != keys.get(model, model)]
         for j, metric in enumerate(metrics):
+            if np.isnan(values[..., j]).all():  # not measured for this row (scorings)
+                continue
             mean = float(values[..., j].mean())
             low, high = percentile_ci(boot[model][:, j], confidence)
             seed_means = values[..., j].mean(axis=1)  # (n_seeds,)
             spread = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else None
             entry = {"mean": mean, "seed_sd": spread, "ci_low": low, "ci_high": high}
             for comp in present:
+                if np.isnan(tables[comp][..., j]).all():
+                    continue
                 delta = boot[model][:, j] - boot[comp][:, j]  # (B,)
                 entry[f"p_vs_{comp}"] = bootstrap_p(delta)
                 d_low, d_high = percentile_ci(delta, confidence)
