@@ -14,8 +14,9 @@ Writes: ``<kd.out>/<method>/seed_<k>.pt`` for every seed ``k`` of ``Params.train
         ``<kd.resume_state>/<method>/seed_<k>.pt``, ``metrics/kd_ablation/<method>.json`` (per
         seed and mean over seeds) and ``reports/plots/kd_ablation/<method>.csv`` (a leading
         seed column).
-Runs in one process whatever ``distributed.nproc`` says (the GAN's alternating updates and
-the batch-relational KD losses are not sharded); started by ``torchrun`` it stops saying so.
+Under ``torchrun`` (``distributed.nproc`` > 1) every rank trains every seed on its shard of
+each batch, the KD losses on the gathered global batch (``train.global_batch``); rank 0 alone
+writes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from voice2mesh.checkpoint import load_model, save_model
 from voice2mesh.config import KD_METHODS, Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.distributed import single_process
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
@@ -54,7 +55,6 @@ def run(
     """Train ``method``'s model once per seed (seed k from the GAN of seed k); write the models,
     their metrics and curves."""
     kd = params.kd
-    single_process("kd_ablation", "its GAN and batch-relational KD losses are not sharded")
     device = training_device(params.device)
     accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     inputs = (
@@ -73,7 +73,10 @@ def run(
         schedule = Schedule.of(kd, seed, device, name, quiet, kd.state_path(method, seed), **accel)
         models = (params.gan.model_path(seed), teacher)
         trained = train_unsupervised(config, inputs, models, schedule)
-        save_model(path, "unsupervised", trained.model, own, {"seed": seed} | used, trained.meta)
+        if is_main():  # the other ranks trained the same model
+            save_model(
+                path, "unsupervised", trained.model, own, {"seed": seed} | used, trained.meta
+            )
         out = trained.metrics
         log.info(
             "%s: held-out student-teacher MSE %s", kd.model_path(method, seed), out["distill_mse"]

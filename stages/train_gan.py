@@ -17,12 +17,13 @@ Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.tra
         column) and
         ``reports/figures/gan_samples.png`` (the first seed's GAN; held-out speakers: a real
         face, then faces generated from their utterances).
-Runs in one process whatever ``distributed.nproc`` says (its batch-relational losses and
-alternating updates are not sharded); started by ``torchrun`` it stops with that reason.
+Under ``torchrun`` (``distributed.nproc`` > 1) every rank trains every seed on its shard of
+each batch (``train.global_batch``) and embeds its own voice banks; rank 0 alone writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import atomic_dir
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
-from voice2mesh.train.distributed import single_process
+from voice2mesh.train.distributed import is_main
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gan import generate, train_gan
 from voice2mesh.train.gender_probe import probe_agreement, train_probe
@@ -58,7 +59,6 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     """Train the GAN on the training identities, once per seed (seed k on the voice encoder of
     seed k); write the models, metrics, curves and the first seed's samples."""
     p = params.gan
-    single_process("train_gan", "its discriminator and generator updates are not sharded")
     device = training_device(params.device)
     accel = schedule_options(params.accelerator, device)  # bf16 / compile on a GPU
     manifests = read_manifests(Path(params.intersect.out))
@@ -80,7 +80,8 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
             p, seed, device, f"train_gan seed {seed}", quiet, p.state_path(seed), **accel
         )
         trained = train_gan(p, inputs, params.pretrain_voice.model_path(seed), schedule)
-        save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
+        if is_main():  # the other ranks trained the same GAN
+            save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
         out = trained.metrics
         fake = to_tensor(generate(trained.model, val_voices))
         out["gender_agreement"] = probe_agreement(probe, fake, val_genders)
@@ -94,11 +95,15 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         )
         return trained
 
-    with atomic_dir(p.banks, owns=("seed_*.npz",)) as banks:
-        inputs = (store, manifests.voices, faces, VoiceBanks(banks, write=True))
+    main = is_main()
+    writing = atomic_dir(p.banks, owns=("seed_*.npz",)) if main else contextlib.nullcontext()
+    with writing as banks:
+        inputs = (store, manifests.voices, faces)
+        inputs += (VoiceBanks(banks, write=True),) if main else ()  # the others embed theirs
         runs = train_seeds(params.train_seeds, p.out, train)
-    first = runs[params.train_seeds[0]].model
-    sample_grid(first, store, manifests.voices, manifests.faces, Path(p.samples))
+    if main:
+        first = runs[params.train_seeds[0]].model
+        sample_grid(first, store, manifests.voices, manifests.faces, Path(p.samples))
     return write_summary(runs, metrics, plot, COLUMNS)
 
 

@@ -224,3 +224,11 @@ def test_triplets_need_two_voice_crops_unless_their_weight_is_zero():
         params_from_dict({"gan": {"voice_crops": 1}})
     params = params_from_dict({"gan": {"voice_crops": 1}, "kd": {"triplet_weight": 0.0}})
     assert params.gan.voice_crops == 1
+
+
+@pytest.mark.parametrize("section", ["pretrain_voice", "teacher", "gan", "kd"])
+def test_a_distributed_batch_must_split_evenly_over_the_processes(section):
+    data = {"distributed": {"nproc": 2}, section: {"batch_size": 33}}
+    with pytest.raises(ConfigError, match=rf"{section}\.batch_size = 33.*nproc = 2"):
+        params_from_dict(data, "params.yaml")
+    params_from_dict(data | {section: {"batch_size": 32}}, "params.yaml")

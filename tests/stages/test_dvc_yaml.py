@@ -89,12 +89,19 @@ def test_the_ge2e_row_is_chained_by_path() -> None:
     assert {"ge2e.out", "supervised_ge2e.out"} <= set(stages["evaluate"]["params"])
 
 
-DISTRIBUTED = ("pretrain_voice", "train_supervised", "train_supervised_ge2e", "pretrain_teacher")
+DISTRIBUTED = (
+    "pretrain_voice",
+    "train_supervised",
+    "train_supervised_ge2e",
+    "pretrain_teacher",
+    "train_gan",
+    "kd_ablation",
+)
 
 
 def test_the_distributed_stages_launch_nproc_processes_and_the_others_one() -> None:
-    """``distributed.nproc`` reaches the launcher of the stages that shard their batches (and
-    retrains them); train_gan and kd_ablation keep the plain one-process command."""
+    """``distributed.nproc`` reaches the launcher of every training stage (and retrains
+    them); the other stages keep the plain one-process command."""
     stages = _pipeline()["stages"]
     for name, stage in stages.items():
         spec = stage.get("do", stage)

@@ -129,7 +129,7 @@ class Params(Section):
     def _check_shards(self) -> None:
         """Every batch a distributed stage trains splits evenly over ``distributed.nproc``."""
         nproc = self.distributed.nproc
-        sections = ["pretrain_voice", "supervised", "supervised_ge2e"]
+        sections = ["pretrain_voice", "supervised", "supervised_ge2e", "gan", "kd"]
         sections += ["teacher"] if self.teacher.checkpoint is None else []
         for name in sections:
             size = getattr(self, name).batch_size

@@ -15,6 +15,9 @@ it computes. In a world of N:
 - Dropout and noise are drawn per rank (``World.step_seed``): independent masks, as one
   process would draw for different rows, but not the same numbers.
 - Only rank 0 writes (``is_main``): resume states, models, metrics, curves, progress bars.
+
+The GAN and the joint KD training (several optimizers, batch-relational losses) do not use the
+DDP wrapper: ``train.global_batch`` gathers their relational terms and averages gradients.
 """
 
 from __future__ import annotations
@@ -187,14 +190,3 @@ def running(task: Any, device: str) -> Iterator[World]:
         task.distribute(lambda module: data_parallel(module, device))
         stack.callback(task.distribute, None)
         yield here
-
-
-def single_process(stage: str, reason: str) -> None:
-    """Refuse to run ``stage`` under several processes, saying why and what to do."""
-    here = World.current()
-    if here.size > 1:
-        raise RuntimeError(
-            f"{stage} trains in one process only ({reason}), but it was started as one of "
-            f"{here.size}: run it with `python -m stages.{stage}` (distributed.nproc applies to "
-            "pretrain_voice, train_supervised, train_supervised_ge2e and pretrain_teacher)"
-        )

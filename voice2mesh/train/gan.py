@@ -19,7 +19,8 @@ classifier's top-1 accuracy on faces generated from held-out utterances of the t
 identities (``fake_id_accuracy``) against chance (1 / identities).
 
 Batches, flips and noise depend only on ``(seed, step)``, so a resumed run reproduces the
-uninterrupted one (``train.loop``).
+uninterrupted one (``train.loop``). Under ``torchrun`` each rank trains on its shard of the
+batch and both optimizers step on gradients averaged over the ranks (``global_batch``).
 """
 
 from __future__ import annotations
@@ -36,10 +37,20 @@ from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
 from voice2mesh.config import GanParams
 from voice2mesh.models.gan import GanConfig, VoiceToFaceGan, perturb_embedding
+from voice2mesh.train.distributed import shard
 from voice2mesh.train.face_data import to_tensor, to_uint8
-from voice2mesh.train.gan_data import CHUNK, GanData, prepare_gan_data, sample_batch
-from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
+from voice2mesh.train.gan_data import (
+    CHUNK,
+    GanData,
+    data_summary,
+    prepare_gan_data,
+    sample_batch,
+    sampling,
+)
+from voice2mesh.train.global_batch import SelfAveragingTask, update
+from voice2mesh.train.loop import Schedule, Trained, final, fit, seeded, settings
 from voice2mesh.train.pretrain_voice import load_voice_encoder
+from voice2mesh.train.sync_norm import local
 from voice2mesh.train.voice_banks import VoiceBanks
 from voice2mesh.train.voice_data import MIN_FRAMES
 
@@ -74,7 +85,7 @@ def critic_step(
     c_real = F.cross_entropy(model.classifier(real_embedding), face_labels)
     d_optimizer.zero_grad(set_to_none=True)
     (d_real + d_fake + c_real).backward()
-    d_optimizer.step()
+    update(d_optimizer)
     out = {"d_real": d_real.item(), "d_fake": d_fake.item(), "c_real": c_real.item()}
     return out | {
         "d_loss": out["d_real"] + out["d_fake"] + out["c_real"],
@@ -128,7 +139,7 @@ def gan_step(
     g_d, g_c = generator_losses(model, fake, voice_labels)
     g_optimizer.zero_grad(set_to_none=True)
     (g_d + g_c).backward()
-    g_optimizer.step()
+    update(g_optimizer)
     out |= {"g_d_fake": g_d.item(), "g_c_fake": g_c.item()}
     return out | {"g_loss": out["g_d_fake"] + out["g_c_fake"]}
 
@@ -191,18 +202,6 @@ def gan_data(
     )
 
 
-def sampling(cfg: GanParams, seed: int, batch_size: int) -> dict:
-    """``sample_batch``'s keyword arguments: the run's seed, its batch size, ``gan``'s noise
-    and flips."""
-    return {"seed": seed, "batch_size": batch_size, "noise": cfg.noise, "flip": cfg.flip}
-
-
-def data_summary(data: GanData) -> dict:
-    """What a GAN run trains on, for its resume fingerprint."""
-    arrays = (data.images, data.face_labels, data.bank, data.bank_labels, data.val)
-    return {"identities": list(data.speakers), "digest": digest(*arrays)}
-
-
 @torch.no_grad()
 def generate(model: VoiceToFaceGan, utterances: Sequence[np.ndarray]) -> np.ndarray:
     """(N, 64, 64, 3) uint8 faces from whole (T, 64) log-mel utterances (repeated to 10 s)."""
@@ -214,8 +213,9 @@ def generate(model: VoiceToFaceGan, utterances: Sequence[np.ndarray]) -> np.ndar
     return to_uint8(torch.cat(faces)) if faces else np.empty((0, 64, 64, 3), np.uint8)
 
 
-class GanTask(Task):
-    """Wen et al.'s GAN on the train-split identities that have both voices and faces."""
+class GanTask(SelfAveragingTask):
+    """Wen et al.'s GAN on the train-split identities that have both voices and faces (each
+    rank on its shard of every batch under ``torchrun``)."""
 
     def __init__(
         self,
@@ -245,10 +245,12 @@ class GanTask(Task):
 
     def step(self, step: int) -> dict[str, float]:
         batch = sample_batch(self.gan_data, step, **self.sampling)
-        return gan_step(self.model, self.optims["g"], self.optims["d"], *batch.to(self.device))
+        rows = (shard(t) for t in batch.to(self.device))  # this rank's rows
+        return gan_step(self.model, self.optims["g"], self.optims["d"], *rows)
 
     def evaluate(self) -> dict[str, float | None]:
-        faces = fake_faces(self.model, self.gan_data.val, self.device)
+        with local():  # every rank: all held-out voices, BatchNorm in training mode as ever
+            faces = fake_faces(self.model, self.gan_data.val, self.device)
         return {
             "fake_id_accuracy": identity_accuracy(
                 self.model, faces, self.gan_data.val_labels, self.device

@@ -18,9 +18,11 @@ import torch
 
 from voice2mesh.audio.features import FeatureStore
 from voice2mesh.audio.logmel import repeat_to
+from voice2mesh.config import GanParams
 from voice2mesh.models.gan import perturb_embedding
 from voice2mesh.models.voice_encoder import VoiceEncoder
 from voice2mesh.train.face_data import to_tensor
+from voice2mesh.train.loop import digest
 from voice2mesh.train.voice_banks import VoiceBanks, bank_key
 from voice2mesh.train.voice_data import MIN_FRAMES, load_utterances, split_speakers
 
@@ -145,6 +147,18 @@ def prepare_gan_data(
         val_labels=torch.from_numpy(split.val_labels),
         n_train_utterances=len(split.train),
     )
+
+
+def sampling(cfg: GanParams, seed: int, batch_size: int) -> dict:
+    """``sample_batch``'s keyword arguments: the run's seed, its batch size, ``gan``'s noise
+    and flips."""
+    return {"seed": seed, "batch_size": batch_size, "noise": cfg.noise, "flip": cfg.flip}
+
+
+def data_summary(data: GanData) -> dict:
+    """What a GAN run trains on, for its resume fingerprint."""
+    arrays = (data.images, data.face_labels, data.bank, data.bank_labels, data.val)
+    return {"identities": list(data.speakers), "digest": digest(*arrays)}
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ one process would.
 
 ``synced(module)`` swaps every BatchNorm of a module for a ``GlobalBatchNorm`` that shares its
 parameters and buffers (optimizers, state dicts and checkpoints see the same tensors under the
-same names) and swaps them back afterwards. Outside training mode, or in a world of one, the
-layer is plain BatchNorm.
+same names) and swaps them back afterwards. Outside training mode, in a world of one, or
+inside ``local()`` (an evaluation every rank runs on the same whole data in training mode, as
+the GAN's does), the layer is plain BatchNorm.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+_LOCAL = [False]  # inside ``local()``: every GlobalBatchNorm normalises this rank's rows only
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -50,7 +53,7 @@ class GlobalBatchNorm(_BatchNorm):
             raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, *) -> (B, C, *)
-        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+        if _LOCAL[0] or not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         self._check_input_dim(x)
         channels = x.shape[1]
@@ -88,6 +91,17 @@ def _global(norm: _BatchNorm) -> GlobalBatchNorm:
         setattr(out, name, tensor)
     out.train(norm.training)
     return out
+
+
+@contextmanager
+def local() -> Iterator[None]:
+    """GlobalBatchNorm layers behave as plain BatchNorm inside: for computations every rank
+    runs on the same rows (an evaluation of the whole held-out set), with no collective."""
+    before, _LOCAL[0] = _LOCAL[0], True
+    try:
+        yield
+    finally:
+        _LOCAL[0] = before
 
 
 @contextmanager

@@ -25,6 +25,12 @@ positives and negatives in one batch (theirs: three calls, three batch-norm batc
 maps, as the paper's code distils both; its learnable connectors (KD, CRD, VID, correlation)
 train with the student. CRD's memory bank is indexed by the voice's row in the voice bank.
 
+Under ``torchrun`` (``global_batch``) each rank generates and trains on its shard of the
+anchors, positives, negatives and faces; the KD terms are computed on the gathered global batch
+(in its one-process row order, the same value on every rank, CRD drawing the one-process
+negatives), the other terms are shard means, and both optimizers step on gradients averaged
+over the ranks.
+
 Held-out measure: the student-teacher whitened-parameter MSE on faces generated from held-out
 utterances of the training identities (``distill_mse``; the teacher's own spread is the
 ``distill_mse_mean_baseline`` of predicting its mean).
@@ -45,26 +51,11 @@ from voice2mesh.models.cascade import N_SHAPE_3DDFA, VoiceToParams, gan_to_image
 from voice2mesh.models.gan import perturb_embedding
 from voice2mesh.models.student import MobileNetV2
 from voice2mesh.models.teacher import Teacher
-from voice2mesh.train.gan import (
-    GanInputs,
-    critic_step,
-    data_summary,
-    gan_data,
-    gan_optimizers,
-    generator_losses,
-    sampling,
-)
-from voice2mesh.train.gan_data import CHUNK, sample_batch, sample_triplets
-from voice2mesh.train.loop import (
-    RUN_KEYS,
-    Schedule,
-    Task,
-    Trained,
-    final,
-    fit,
-    seeded,
-    settings,
-)
+from voice2mesh.train.distributed import shard
+from voice2mesh.train.gan import GanInputs, critic_step, gan_data, gan_optimizers, generator_losses
+from voice2mesh.train.gan_data import CHUNK, data_summary, sample_batch, sample_triplets, sampling
+from voice2mesh.train.global_batch import SelfAveragingTask, gather, same_randomness, update
+from voice2mesh.train.loop import RUN_KEYS, Schedule, Trained, final, fit, seeded, settings
 
 CURVE_KEYS = (  # what each evaluation row of the history holds, in the curve's order
     "joint_loss",
@@ -116,7 +107,7 @@ def distill_mse(
     return float(((s - t) ** 2).mean()), float(t.var(dim=0, unbiased=False).mean())
 
 
-class UnsupervisedTask(Task):
+class UnsupervisedTask(SelfAveragingTask):
     """The GAN (from ``train_gan``) and a fresh student of the frozen teacher, jointly."""
 
     def __init__(
@@ -182,32 +173,35 @@ class UnsupervisedTask(Task):
 
     def step(self, step: int) -> dict[str, float]:
         batch = sample_batch(self.gan_data, step, **self.sampling)
-        voice, voice_labels, faces, face_labels = batch.to(self.device)
+        voice, voice_labels, faces, face_labels = (shard(t) for t in batch.to(self.device))
         noise = self.sampling["noise"]
         triplet = sample_triplets(self.gan_data, batch, seed=self.seed, step=step, noise=noise)
-        gan, b = self.model.gan, len(voice)
-        fake = gan.generator(torch.cat([voice, *(t.to(self.device) for t in triplet)]))
+        gan, b = self.model.gan, len(voice)  # b: this rank's anchors
+        fake = gan.generator(torch.cat([voice, *(shard(t).to(self.device) for t in triplet)]))
         terms = critic_step(gan, self.optims["d"], fake[:b], faces, face_labels)
         g_d, g_c = generator_losses(gan, fake[:b], voice_labels)
-        student = self._student_terms(gan_to_image_net(fake), b, batch.voice_index)
+        index = shard(batch.voice_index).to(self.device)
+        student = self._student_terms(gan_to_image_net(fake), b, index)
         loss = g_d + g_c + student.pop("loss")
         self.optims["joint"].zero_grad(set_to_none=True)
         loss.backward()
-        self.optims["joint"].step()
+        update(self.optims["joint"])
         out = terms | {k: v.item() for k, v in student.items()}
         return out | {"g_d_fake": g_d.item(), "g_c_fake": g_c.item(), "joint_loss": loss.item()}
 
     def _student_terms(self, x: torch.Tensor, b: int, index: torch.Tensor) -> dict:
-        """The student's weighted loss (``loss``) and its terms on (3B, 3, 120, 120) images:
-        anchors, positives, negatives (module docstring)."""
+        """The student's weighted loss (``loss``) and its terms on (3b, 3, 120, 120) images:
+        anchors, positives, negatives (module docstring); the KD terms of the global batch."""
         t_mid, t_pool = self.teacher.features(x[:b])
-        p_t = self.teacher.net.head(t_pool)  # (B, 62) whitened; gradient flows to x
+        p_t = self.teacher.net.head(t_pool)  # (b, 62) whitened; gradient flows to x
         s_mid, s_pool = self.model.image_net.features(x)
-        p_s = self.model.image_net.head(s_pool)  # (3B, 62)
+        p_s = self.model.image_net.head(s_pool)  # (3b, 62)
         param = F.mse_loss(p_s[:b], p_t)
-        distill = self.kd[0](s_pool[:b], t_pool, index=index) + self.kd[1](
-            s_mid[:b], t_mid, index=index
-        )
+        index = gather(index)  # (B,) the global batch's rows in the bank
+        with same_randomness():  # CRD's negatives: the same on every rank
+            distill = self.kd[0](
+                gather(s_pool[:b]), gather(t_pool.detach()), index=index
+            ) + self.kd[1](gather(s_mid[:b]), gather(t_mid.detach()), index=index)
         triplet = self.triplet(p_s[:b], p_s[b : 2 * b], p_s[2 * b :])
         c = self.config
         loss = c["param_weight"] * param + c["weight"] * distill + c["triplet_weight"] * triplet
