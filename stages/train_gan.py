@@ -40,7 +40,12 @@ from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gan import generate, train_gan
-from voice2mesh.train.gender_probe import probe_agreement, train_probe
+from voice2mesh.train.gender_probe import (
+    agreement_by_speaker,
+    probe_agreement,
+    probe_correct,
+    train_probe,
+)
 from voice2mesh.train.loop import Schedule, Trained
 from voice2mesh.train.precision import schedule_options
 from voice2mesh.train.seeds import train_seeds, write_summary
@@ -73,7 +78,9 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     val_ids = set(identities.identity[identities.split == "val"].astype(str))
     val_rows = np.flatnonzero(store.index.identity.astype(str).isin(val_ids))
     val_voices = load_utterances(store, val_rows)
-    val_genders = gender.loc[store.index.identity.astype(str).iloc[val_rows]].to_numpy(str)
+    val_speakers = store.index.identity.astype(str).iloc[val_rows].to_numpy(str)
+    val_genders = gender.loc[val_speakers].to_numpy(str)
+    agreeing: dict[int, np.ndarray] = {}  # per seed: which generated validation faces agree
 
     def train(seed: int, path: Path) -> Trained:
         schedule = Schedule.of(
@@ -84,7 +91,8 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
             save_model(path, "gan", trained.model, as_dict(p), {"seed": seed}, trained.meta)
         out = trained.metrics
         fake = to_tensor(generate(trained.model, val_voices))
-        out["gender_agreement"] = probe_agreement(probe, fake, val_genders)
+        agreeing[seed] = probe_correct(probe, fake, val_genders)
+        out["gender_agreement"] = float(agreeing[seed].mean()) if len(fake) else None
         out |= {"probe_accuracy": probe_accuracy, "n_probe_voices": len(val_voices)}
         log.info(
             "%s: fake-face identity accuracy %s (chance %.4f), gender agreement %s",
@@ -104,7 +112,17 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     if main:
         first = runs[params.train_seeds[0]].model
         sample_grid(first, store, manifests.voices, manifests.faces, Path(p.samples))
-    return write_summary(runs, metrics, plot, COLUMNS)
+    e = params.evaluate  # the evaluation's bootstrap settings
+    pooled = (
+        {
+            "gender_agreement_by_speaker": agreement_by_speaker(
+                agreeing, val_speakers, e.n_resamples, params.seed, e.confidence
+            )
+        }
+        if len(val_speakers)
+        else {}
+    )
+    return write_summary(runs, metrics, plot, COLUMNS, pooled)
 
 
 def main(argv: list[str] | None = None) -> None:

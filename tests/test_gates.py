@@ -53,6 +53,25 @@ def test_each_gate_reads_its_metric_and_says_whether_it_holds(tmp_path: Path) ->
     assert teacher.count("(missed)") == 2
 
 
+def test_the_gender_gate_shows_the_speaker_interval_when_the_stage_gives_one(
+    tmp_path: Path,
+) -> None:
+    folder = _metrics(tmp_path / "a", agreement=0.53, unsup=0.029, p_mean_face=0.07)
+    gan = json.loads((folder / "train_gan.json").read_text())
+    gan["gender_agreement_by_speaker"] = {
+        "mean": 0.52,
+        "ci_low": 0.41,
+        "ci_high": 0.63,
+        "p_vs_chance": 0.71,
+        "n_speakers": 33,
+    }
+    (folder / "train_gan.json").write_text(json.dumps(gan))
+    rows = gate_table({"a": folder}).splitlines()[2:]
+    gender = next(r for r in rows if r.startswith("| GAN gender_agreement"))
+    assert "0.53 (probe 0.940), over 33 speakers 0.52 [0.41, 0.63], p vs chance 0.71" in gender
+    assert gender.endswith("(missed) |")
+
+
 def test_a_missing_metric_reads_as_a_dash(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     rows = gate_table({"x": tmp_path / "empty"}).splitlines()[2:]

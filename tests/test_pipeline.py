@@ -306,13 +306,16 @@ def test_the_teacher_learns_on_the_corpus_and_is_checked_on_the_val_fits(trained
     assert teacher["vs_fits"]["n_images"] == val_fits > 0
 
 
-def test_train_gan_reports_the_gender_probe_per_seed(trained):
+def test_train_gan_reports_the_gender_probe_per_seed_and_over_speakers(trained):
     params, m = trained
     gan = metrics(m, "train_gan")
     for seed in params.train_seeds:
         out = gan["seeds"][str(seed)]
         assert 0.0 <= out["gender_agreement"] <= 1.0 and 0.0 <= out["probe_accuracy"] <= 1.0
         assert out["n_probe_voices"] > 0
+    pooled = gan["gender_agreement_by_speaker"]  # over the seeds, speaker by speaker
+    assert pooled["ci_low"] <= pooled["mean"] <= pooled["ci_high"]
+    assert 0.0 < pooled["p_vs_chance"] <= 1.0 and pooled["n_speakers"] > 0
 
 
 def test_truth_mode_on_real_data_says_so(tmp_path):

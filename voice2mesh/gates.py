@@ -42,10 +42,24 @@ def _teacher_ratio(m: dict) -> tuple[str, bool] | None:
 
 
 def _gan(key: str, text: Callable[[float, dict], str], holds: Callable[[float, dict], bool]):
+    """A ``train_gan`` mean over seeds; with its speaker-level interval where the stage gives
+    one (``<key>_by_speaker``)."""
+
     def measure(m: dict) -> tuple[str, bool] | None:
         gan = (m["gan"] or {}).get("mean", {})
         value = gan.get(key)
-        return None if value is None else (text(value, gan), holds(value, gan))
+        if value is None:
+            return None
+        shown = text(value, gan)
+        pooled = (m["gan"] or {}).get(f"{key}_by_speaker")
+        if pooled:
+            p = pooled["p_vs_chance"]
+            shown += (
+                f", over {pooled['n_speakers']} speakers {pooled['mean']:.2f} "
+                f"[{pooled['ci_low']:.2f}, {pooled['ci_high']:.2f}], p vs chance "
+                + (f"{p:.2f}" if p >= 0.01 else f"{p:.0e}")
+            )
+        return shown, holds(value, gan)
 
     return measure
 

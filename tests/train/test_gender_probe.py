@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from voice2mesh.train.face_data import to_tensor
-from voice2mesh.train.gender_probe import probe_agreement, train_probe
+from voice2mesh.train.gender_probe import (
+    agreement_by_speaker,
+    probe_agreement,
+    probe_correct,
+    train_probe,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,3 +72,32 @@ def test_training_rejects_genders_it_cannot_learn_from(genders: list[str]) -> No
 def test_agreement_rejects_an_unknown_gender(probe) -> None:
     with pytest.raises(ValueError, match="female or male"):
         probe_agreement(probe, torch.zeros((2, 3, 64, 64)), ["male", "unknown"])
+
+
+def test_probe_correct_marks_each_face_and_agreement_is_its_share(probe) -> None:
+    images, genders = faces(8, seed=5)
+    correct = probe_correct(probe, to_tensor(images), genders)
+    assert correct.dtype == bool and correct.shape == (8,)
+    assert probe_agreement(probe, to_tensor(images), genders) == pytest.approx(correct.mean())
+    with pytest.raises(ValueError, match="8 faces but 7 genders"):
+        probe_correct(probe, to_tensor(images), genders[:7])
+
+
+def test_agreement_by_speaker_weighs_speakers_not_faces_and_tests_against_chance() -> None:
+    # speaker a: 8 faces all right; b, c, d: 1 face each, wrong. Faces: 8/11 right;
+    # speakers: 1/4.
+    speakers = np.array(["a"] * 8 + ["b", "c", "d"])
+    correct = np.array([True] * 8 + [False] * 3)
+    out = agreement_by_speaker({0: correct, 1: correct}, speakers, 2000, seed=0)
+    assert out["mean"] == pytest.approx(0.25) and out["n_speakers"] == 4
+    assert out["ci_low"] <= 0.25 <= out["ci_high"]
+    # 30 speakers all right on every seed: far from chance, an interval at 1
+    many = np.repeat(np.arange(30).astype(str), 3)
+    sure = agreement_by_speaker({0: np.ones(90, bool)}, many, 2000, seed=0)
+    assert sure["mean"] == sure["ci_low"] == sure["ci_high"] == 1.0
+    assert sure["p_vs_chance"] < 0.001
+    # half the speakers right, half wrong: chance
+    half = np.arange(90) < 45
+    coin = agreement_by_speaker({0: half, 1: half}, many, 2000, seed=0)
+    assert coin["mean"] == pytest.approx(0.5) and coin["p_vs_chance"] > 0.5
+    assert coin["ci_low"] < 0.5 < coin["ci_high"]

@@ -90,3 +90,16 @@ def test_write_summary_writes_metrics_over_seeds_and_curves_with_a_seed_column(
     curve = pd.read_csv(tmp_path / "c.csv")
     assert list(curve.columns) == ["seed", "step", "loss"]
     assert curve.seed.tolist() == [0, 0, 1, 1] and curve.loss.tolist() == [1.0, 0.5, 2.0, 1.5]
+
+
+def test_write_summary_writes_pooled_measures_beside_the_mean_and_refuses_a_clash(
+    tmp_path: Path,
+) -> None:
+    runs = {0: _trained(0), 1: _trained(1)}
+    pooled = {"agreement_by_speaker": {"mean": 0.5, "n_speakers": 3}}
+    out = write_summary(runs, tmp_path / "m.json", tmp_path / "c.csv", ["step", "loss"], pooled)
+    assert json.loads((tmp_path / "m.json").read_text()) == out
+    assert out["agreement_by_speaker"] == pooled["agreement_by_speaker"]
+    assert out["mean"]["loss"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="mean"):
+        write_summary(runs, tmp_path / "x.json", tmp_path / "x.csv", ["step"], {"mean": {}})

@@ -18,13 +18,14 @@ a 32 x 32, three-stage probe without BatchNorm: 0.83, which would cap any agreem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from voice2mesh.evaluation.stats import bootstrap_indices, seed_bootstrap_summary
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.loop import seeded
 
@@ -80,10 +81,60 @@ def train_probe(
 
 
 @torch.no_grad()
+def probe_correct(probe: nn.Module, faces: torch.Tensor, genders: Sequence[str]) -> np.ndarray:
+    """(N,) bool: whether each (N, 3, 64, 64) face in [-1, 1] is probed as its ``genders``."""
+    y = _labels(genders)
+    if len(y) != len(faces):
+        raise ValueError(f"gender probe: {len(faces)} faces but {len(y)} genders")
+    if len(faces) == 0:
+        return np.zeros(0, bool)
+    logits = torch.cat([probe(faces[k : k + 256].cpu())[:, 0] for k in range(0, len(faces), 256)])
+    return ((logits > 0).float() == y).numpy()
+
+
 def probe_agreement(probe: nn.Module, faces: torch.Tensor, genders: Sequence[str]) -> float | None:
     """Share of (N, 3, 64, 64) faces in [-1, 1] probed as ``genders`` (None when N = 0)."""
-    if len(faces) == 0:
-        return None
-    y = _labels(genders)
-    logits = torch.cat([probe(faces[k : k + 256].cpu())[:, 0] for k in range(0, len(faces), 256)])
-    return float(((logits > 0).float() == y).float().mean())
+    correct = probe_correct(probe, faces, genders)
+    return float(correct.mean()) if len(correct) else None
+
+
+def agreement_by_speaker(
+    correct: Mapping[int, np.ndarray],
+    speakers: Sequence[str],
+    n_resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """How sure the seeds' agreement is: a speaker's generated faces are probed alike, so the
+    unit is the speaker, not the face.
+
+    Args:
+        correct: per training seed, (N,) ``probe_correct`` of the faces generated from the
+            same N validation voices.
+        speakers: (N,) the voices' speakers.
+        n_resamples, seed, confidence: the two-level (speaker x seed) bootstrap of
+            ``evaluation.stats``.
+
+    Returns:
+        ``mean`` (over seeds and speakers, each speaker's share of agreeing faces),
+        ``ci_low`` / ``ci_high`` and ``p_vs_chance`` (two-sided bootstrap p of mean = 0.5),
+        ``n_speakers``.
+    """
+    names, owner = np.unique(np.asarray(speakers, str), return_inverse=True)
+    shares = np.stack(
+        [
+            np.bincount(owner, c.astype(float), len(names))
+            / np.bincount(owner, minlength=len(names))
+            for c in correct.values()
+        ]
+    )  # (n_seeds, n_speakers)
+    rng = np.random.default_rng(seed)
+    ids = bootstrap_indices(len(names), n_resamples, seed)
+    s = seed_bootstrap_summary(shares - 0.5, ids, rng, confidence)
+    return {
+        "mean": s["mean"] + 0.5,
+        "ci_low": s["ci_low"] + 0.5,
+        "ci_high": s["ci_high"] + 0.5,
+        "p_vs_chance": s["p"],
+        "n_speakers": len(names),
+    }

@@ -79,12 +79,21 @@ def seed_rows(histories: Mapping[int, list[dict]]) -> list[dict]:
 
 
 def write_summary(
-    runs: Mapping[int, Trained], metrics: Path | str, plot: Path | str, columns: list[str]
+    runs: Mapping[int, Trained],
+    metrics: Path | str,
+    plot: Path | str,
+    columns: list[str],
+    pooled: Mapping[str, object] | None = None,
 ) -> dict:
     """Write ``over_seeds`` of the runs' metrics to ``metrics`` and their curves to ``plot``
-    (``seed`` then ``columns``); return the metrics written. Other ranks than 0 only return
-    them."""
+    (``seed`` then ``columns``); return the metrics written. ``pooled``: measures over all the
+    seeds together, written beside ``mean`` under their own keys. Other ranks than 0 only
+    return them."""
     out = over_seeds({seed: trained.metrics for seed, trained in runs.items()})
+    clash = sorted(set(pooled or {}) & set(out))
+    if clash:
+        raise ValueError(f"write_summary: pooled keys {clash} would replace the summary's own")
+    out |= dict(pooled or {})
     if not is_main():
         return out
     write_json(metrics, out)
