@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.evaluation.stats import bootstrap_indices, seed_bootstrap_summary
+from voice2mesh.evaluation.summary import seed_rng
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.loop import seeded
 
@@ -128,9 +129,9 @@ def agreement_by_speaker(
             for c in correct.values()
         ]
     )  # (n_seeds, n_speakers)
-    rng = np.random.default_rng(seed)
     ids = bootstrap_indices(len(names), n_resamples, seed)
-    s = seed_bootstrap_summary(shares - 0.5, ids, rng, confidence)
+    seeds = seed_rng(seed, "gender_agreement")  # its own stream, as the evaluation's rows
+    s = seed_bootstrap_summary(shares - 0.5, ids, seeds, confidence)
     return {
         "mean": s["mean"] + 0.5,
         "ci_low": s["ci_low"] + 0.5,
