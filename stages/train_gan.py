@@ -13,8 +13,10 @@ Writes: ``models/gan_baseline/seed_<k>.pt`` for every seed ``k`` of ``Params.tra
         counts; ``gender_agreement``: the share of faces generated from the validation
         identities' voices that an independent gender probe, trained on real training photos,
         gives the speaker's gender, beside ``probe_accuracy``, the probe's accuracy on the
-        validation identities' real photos), ``reports/plots/train_gan.csv`` (a leading seed
-        column) and
+        validation identities' real photos, and ``probe_accuracy_at_gan_resolution``, on the
+        same photos drawn at the generator's resolution (``gender_probe.drawn_at``): what a GAN
+        drawing the real photos would score, the ceiling of its agreement),
+        ``reports/plots/train_gan.csv`` (a leading seed column) and
         ``reports/figures/gan_samples.png`` (the first seed's GAN; held-out speakers: a real
         face, then faces generated from their utterances).
 Under ``torchrun`` (``distributed.nproc`` > 1) every rank trains every seed on its shard of
@@ -35,6 +37,7 @@ from voice2mesh.checkpoint import save_model
 from voice2mesh.config import Params, as_dict, load_params
 from voice2mesh.data.manifest import read_manifests
 from voice2mesh.io import atomic_dir
+from voice2mesh.models.gan import GanConfig
 from voice2mesh.report.gan_samples import sample_grid
 from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
@@ -42,6 +45,7 @@ from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gan import generate, train_gan
 from voice2mesh.train.gender_probe import (
     agreement_by_speaker,
+    drawn_at,
     probe_agreement,
     probe_correct,
     train_probe,
@@ -73,7 +77,12 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     gender = manifests.identities.set_index(manifests.identities.identity.astype(str)).gender
     probe = train_probe(faces[0], gender.loc[faces[1]].to_numpy(str), params.seed, p.probe_steps)
     val_photos, val_owners = gan_faces(crops, "val")
-    probe_accuracy = probe_agreement(probe, to_tensor(val_photos), gender.loc[val_owners])
+    val_photos = to_tensor(val_photos)
+    probe_accuracy = probe_agreement(probe, val_photos, gender.loc[val_owners])
+    resolution = GanConfig(
+        generator_channels=p.generator_channels, face_channels=p.face_channels
+    ).resolution
+    ceiling = probe_agreement(probe, drawn_at(val_photos, resolution), gender.loc[val_owners])
     identities = manifests.identities
     val_ids = set(identities.identity[identities.split == "val"].astype(str))
     val_rows = np.flatnonzero(store.index.identity.astype(str).isin(val_ids))
@@ -93,7 +102,11 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
         fake = to_tensor(generate(trained.model, val_voices))
         agreeing[seed] = probe_correct(probe, fake, val_genders)
         out["gender_agreement"] = float(agreeing[seed].mean()) if len(fake) else None
-        out |= {"probe_accuracy": probe_accuracy, "n_probe_voices": len(val_voices)}
+        out |= {
+            "probe_accuracy": probe_accuracy,
+            "probe_accuracy_at_gan_resolution": ceiling,
+            "n_probe_voices": len(val_voices),
+        }
         log.info(
             "%s: fake-face identity accuracy %s (chance %.4f), gender agreement %s",
             p.model_path(seed),

@@ -72,6 +72,16 @@ def test_the_gender_gate_shows_the_speaker_interval_when_the_stage_gives_one(
     assert gender.endswith("(missed) |")
 
 
+def test_the_gender_gate_shows_the_probes_ceiling_at_the_gans_resolution(tmp_path: Path) -> None:
+    folder = _metrics(tmp_path / "a", agreement=0.53, unsup=0.029, p_mean_face=0.07)
+    gan = json.loads((folder / "train_gan.json").read_text())
+    gan["mean"]["probe_accuracy_at_gan_resolution"] = 0.695
+    (folder / "train_gan.json").write_text(json.dumps(gan))
+    rows = gate_table({"a": folder}).splitlines()[2:]
+    gender = next(r for r in rows if r.startswith("| GAN gender_agreement"))
+    assert "0.53 (probe 0.940; 0.695 on the photos at the GAN's resolution) (missed)" in gender
+
+
 def test_a_missing_metric_reads_as_a_dash(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     rows = gate_table({"x": tmp_path / "empty"}).splitlines()[2:]

@@ -312,6 +312,7 @@ def test_train_gan_reports_the_gender_probe_per_seed_and_over_speakers(trained):
     for seed in params.train_seeds:
         out = gan["seeds"][str(seed)]
         assert 0.0 <= out["gender_agreement"] <= 1.0 and 0.0 <= out["probe_accuracy"] <= 1.0
+        assert 0.0 <= out["probe_accuracy_at_gan_resolution"] <= 1.0
         assert out["n_probe_voices"] > 0
     pooled = gan["gender_agreement_by_speaker"]  # over the seeds, speaker by speaker
     assert pooled["ci_low"] <= pooled["mean"] <= pooled["ci_high"]

@@ -64,6 +64,16 @@ def _gan(key: str, text: Callable[[float, dict], str], holds: Callable[[float, d
     return measure
 
 
+def _agreement_text(value: float, gan: dict) -> str:
+    """The agreement with the probe's accuracy on real photos and, where the stage gives it, on
+    the same photos drawn at the GAN's resolution (the agreement's ceiling)."""
+    text = f"{value:.2f} (probe {gan.get('probe_accuracy', float('nan')):.3f}"
+    ceiling = gan.get("probe_accuracy_at_gan_resolution")
+    if ceiling is not None:
+        text += f"; {ceiling:.3f} on the photos at the GAN's resolution"
+    return text + ")"
+
+
 def _beats(space: str, row: str, other: str):
     """``row``'s ARE below ``other``'s in ``space`` (vs_reference | vs_truth), paired p < 0.05."""
 
@@ -92,7 +102,7 @@ GATES = (
         "GAN gender_agreement ≥ 0.9",
         _gan(
             "gender_agreement",
-            lambda v, g: f"{v:.2f} (probe {g.get('probe_accuracy', float('nan')):.3f})",
+            _agreement_text,
             lambda v, g: v >= 0.9,
         ),
     ),

@@ -9,6 +9,7 @@ import torch
 from voice2mesh.train.face_data import to_tensor
 from voice2mesh.train.gender_probe import (
     agreement_by_speaker,
+    drawn_at,
     probe_agreement,
     probe_correct,
     train_probe,
@@ -38,6 +39,24 @@ def test_the_probe_tells_held_out_faces_gender(probe) -> None:
     assert probe_agreement(probe, to_tensor(images), genders) >= 0.9
     wrong = np.where(genders == "male", "female", "male")
     assert probe_agreement(probe, to_tensor(images), wrong) <= 0.1
+
+
+def test_drawn_at_is_what_a_lower_resolution_generator_draws_nearest() -> None:
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    drawn = drawn_at(x, 32)
+    assert drawn.shape == x.shape
+    blocks = x.reshape(2, 3, 32, 2, 32, 2).mean((3, 5))  # each 2 x 2 block's mean
+    for dy in (0, 1):
+        for dx in (0, 1):
+            torch.testing.assert_close(drawn[..., dy::2, dx::2], blocks)
+    # No other 32-pixel image (pixels repeated) is nearer: moving any block's value adds error.
+    nudged = drawn.clone()
+    nudged[..., 0:2, 0:2] += 0.01
+    assert ((nudged - x) ** 2).sum() > ((drawn - x) ** 2).sum()
+    assert drawn_at(x, 64) is x
+    torch.testing.assert_close(drawn_at(x, 16)[..., 0, 0], x[..., :4, :4].mean((2, 3)))
+    with pytest.raises(ValueError, match="must divide"):
+        drawn_at(x, 48)
 
 
 def test_no_faces_have_no_agreement(probe) -> None:

@@ -3,7 +3,7 @@
 Wen et al.'s own measure, the GAN's identity classifier on its own faces, is trained with the
 generator and can be fooled by it. The probe is not: a small CNN trained once on *real* 64 x 64
 faces of the training identities (the GAN's real faces, never its output) to tell the manifest's
-gender, checked on the validation identities' photos (``accuracy_on_val_photos``), then applied
+gender, checked on the validation identities' photos (``probe_accuracy``), then applied
 to faces generated from the validation identities' voices: ``gender_agreement`` is the share
 of generated faces whose probed gender is the speaker's.
 
@@ -91,6 +91,20 @@ def probe_correct(probe: nn.Module, faces: torch.Tensor, genders: Sequence[str])
         return np.zeros(0, bool)
     logits = torch.cat([probe(faces[k : k + 256].cpu())[:, 0] for k in range(0, len(faces), 256)])
     return ((logits > 0).float() == y).numpy()
+
+
+def drawn_at(faces: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(N, 3, 64, 64) faces as a generator drawing ``resolution`` pixels a side would best draw
+    them (``models.gan.Generator`` repeats each drawn pixel up to 64): each block's mean,
+    repeated. The probe's accuracy on real photos drawn so is what a GAN of that resolution
+    would score if it drew the real photos: the ceiling of its ``gender_agreement``."""
+    side = faces.shape[-1]
+    if resolution < 1 or side % resolution:
+        raise ValueError(f"resolution {resolution} must divide the faces' {side} pixels")
+    scale = side // resolution
+    if scale == 1:
+        return faces
+    return F.interpolate(F.avg_pool2d(faces, scale), scale_factor=scale, mode="nearest")
 
 
 def probe_agreement(probe: nn.Module, faces: torch.Tensor, genders: Sequence[str]) -> float | None:
