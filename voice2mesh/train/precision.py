@@ -44,6 +44,11 @@ def autocast(precision: str, device: str) -> AbstractContextManager:
 
 
 def compile_modules(modules: dict[str, torch.nn.Module]) -> None:
-    """Compile each network in place (``torch.compile``; the first steps are slower)."""
+    """Compile each network in place (``torch.compile``; the first steps are slower), with
+    the compiler as deterministic as the kernels (``determinism.make_deterministic`` leaves
+    its flag to here, so that runs that do not compile need not import it)."""
+    import torch._inductor.config as inductor_config  # here: 1-3 s, only when compiling
+
+    inductor_config.deterministic = torch.are_deterministic_algorithms_enabled()
     for module in modules.values():
         module.compile()
