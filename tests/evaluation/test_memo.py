@@ -9,6 +9,7 @@ import torch
 from test_inference import Store  # tests/evaluation is on sys.path under pytest
 from torch import nn
 
+from voice2mesh.evaluation import memo as memo_module
 from voice2mesh.evaluation.inference import predict_batched
 from voice2mesh.evaluation.memo import EncoderMemo
 from voice2mesh.models.voice_encoder import VoiceEncoder, VoiceEncoderConfig
@@ -85,3 +86,18 @@ def test_a_predictor_without_a_module_is_left_alone() -> None:
     memo.attach(None)
     x = torch.randn(1, 64, 4)
     assert torch.equal(predictor(x), x) and memo.hits == 0
+
+
+def test_batches_sharing_the_cheap_key_are_told_apart_byte_for_byte(monkeypatch) -> None:
+    monkeypatch.setattr(memo_module, "SAMPLES", 1)  # the key reads the first byte only
+    net = Head(encoder(0), 1)
+    x = torch.randn(2, 64, 40)
+    y, z = x.clone(), x.clone()  # z: bit for bit x, another tensor
+    y[1, 5, 7] += 1.0  # another batch under the same key
+    with torch.no_grad():
+        expected = [net(b) for b in (x, y)]
+        memo = EncoderMemo()
+        memo.attach(net)
+        got = [net(b) for b in (x, y, z)]
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    assert torch.equal(got[2], expected[0]) and memo.hits == 1  # z is x: its only hit

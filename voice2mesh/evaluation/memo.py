@@ -8,9 +8,13 @@ batch) instead of once per row saves that much of the stage's inference.
 
 An ``EncoderMemo`` attached to a network replaces the ``forward`` of each ``VoiceEncoder``
 inside it (on that instance only) by a look-up keyed by a digest of the encoder's weights and
-of the input batch's bytes: equal weights on an equal batch give the very same output tensor
-(CPU kernels are deterministic for a fixed batch), so the rows' predictions are unchanged.
-It only answers in eval mode without gradients; anything else runs the encoder as before.
+by which distinct input batch it is given: equal weights on a bit-for-bit equal batch give the
+very same output tensor (CPU kernels are deterministic for a fixed batch), so the rows'
+predictions are unchanged. A batch is recognised by a cheap key (shape, dtype, device and a
+digest of ``SAMPLES`` of its values spread over it) and then confirmed byte for byte against
+the kept copy, which costs a fraction of hashing all its bytes (an 8 MB batch: ~1 ms against
+~12 ms for blake2b; the evaluation makes some 300 such look-ups). It only answers in eval
+mode without gradients; anything else runs the encoder as before.
 """
 
 from __future__ import annotations
@@ -18,13 +22,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from voice2mesh.models.voice_encoder import VoiceEncoder
 
-Key = tuple[bytes, bytes, tuple[int, ...], torch.dtype]
+SAMPLES = 4096  # bytes of a batch in its cheap key
 
 
 def weights_digest(module: nn.Module) -> bytes:
@@ -36,17 +39,18 @@ def weights_digest(module: nn.Module) -> bytes:
     return digest.digest()
 
 
-def tensor_digest(x: torch.Tensor) -> bytes:
-    """A digest of a tensor's bytes (its shape and dtype are part of the memo's key)."""
-    array = np.ascontiguousarray(x.detach().cpu().numpy())
-    return hashlib.blake2b(array.view(np.uint8).ravel(), digest_size=16).digest()
+def _bytes(x: torch.Tensor) -> torch.Tensor:
+    """The tensor's bytes as a flat uint8 tensor (comparing them compares bit patterns: -0.0
+    is not 0.0 and a NaN equals the same NaN)."""
+    return x.detach().contiguous().reshape(-1).view(torch.uint8)
 
 
 class EncoderMemo:
     """Outputs of frozen voice encoders, shared by every network the memo is attached to."""
 
     def __init__(self) -> None:
-        self._outputs: dict[Key, torch.Tensor] = {}
+        self._batches: dict[tuple, list[torch.Tensor]] = {}  # cheap key -> distinct batches
+        self._outputs: dict[tuple[bytes, tuple, int], torch.Tensor] = {}
         self.hits = 0  # forward passes answered from the memo (for the log)
 
     def attach(self, net: nn.Module | Callable) -> None:
@@ -60,6 +64,20 @@ class EncoderMemo:
             if isinstance(encoder, VoiceEncoder) and "forward" not in vars(encoder):
                 encoder.forward = self._forward_of(encoder)
 
+    def _batch(self, x: torch.Tensor) -> tuple[tuple, int]:
+        """Which distinct batch ``x`` is: its cheap key and its place among the batches kept
+        under that key (a copy of ``x`` is kept when it is new)."""
+        data = _bytes(x)
+        sample = data[:: max(1, data.numel() // SAMPLES)].cpu().numpy()
+        digest = hashlib.blake2b(sample.tobytes(), digest_size=16).digest()
+        key = (tuple(x.shape), x.dtype, str(x.device), digest)
+        kept = self._batches.setdefault(key, [])
+        for k, seen in enumerate(kept):
+            if torch.equal(seen, data):
+                return key, k
+        kept.append(data.clone())
+        return key, len(kept) - 1
+
     def _forward_of(self, encoder: VoiceEncoder) -> Callable[[torch.Tensor], torch.Tensor]:
         """``encoder``'s forward, answered from the memo in eval mode without gradients."""
         weights = weights_digest(encoder)  # fixed: the memo only answers frozen encoders
@@ -68,7 +86,7 @@ class EncoderMemo:
         def forward(x: torch.Tensor) -> torch.Tensor:
             if encoder.training or torch.is_grad_enabled():
                 return compute(x)
-            key = (weights, tensor_digest(x), tuple(x.shape), x.dtype)
+            key = (weights, *self._batch(x))
             if key in self._outputs:
                 self.hits += 1
             else:
