@@ -88,8 +88,8 @@ def test_a_predictor_without_a_module_is_left_alone() -> None:
     assert torch.equal(predictor(x), x) and memo.hits == 0
 
 
-def test_batches_sharing_the_cheap_key_are_told_apart_byte_for_byte(monkeypatch) -> None:
-    monkeypatch.setattr(memo_module, "SAMPLES", 1)  # the key reads the first byte only
+def test_batches_sharing_the_cheap_key_are_told_apart_bit_for_bit(monkeypatch) -> None:
+    monkeypatch.setattr(memo_module, "SAMPLES", 1)  # the key reads the first word only
     net = Head(encoder(0), 1)
     x = torch.randn(2, 64, 40)
     y, z = x.clone(), x.clone()  # z: bit for bit x, another tensor
