@@ -1,12 +1,15 @@
 """Stage ``pretrain_teacher``: the image -> 3DMM teacher, trained on the teacher corpus.
 
 Reads:  params ``teacher``, ``teacher_corpus.root``, ``seed``, ``device``, ``face_model``,
-        ``fit3dmm.out``, ``landmarks.out``; the teacher corpus (photos + labels of a separate
-        population, as 3DDFA's 300W-LP), and the validation identities' fits, landmarks and
-        photos (never a test identity, never the synthetic truth).
+        ``fit3dmm.out``, ``landmarks.out``, ``evaluate.n_resamples``, ``evaluate.confidence``;
+        the teacher corpus (photos + labels of a separate population, as 3DDFA's 300W-LP),
+        and the validation identities' fits, landmarks and photos (never a test identity,
+        never the synthetic truth).
 Writes: ``models/teacher.pt`` (a ``teacher`` model), its resume state ``teacher.resume_state``,
         ``metrics/pretrain_teacher.json`` (on the corpus's held-out identities: whitened-parameter
-        MSE and shape-coefficient RMSE with their predict-the-mean baselines and their ratio;
+        MSE and shape-coefficient RMSE with their predict-the-mean baselines and their ratio,
+        ``shape_rmse_ratio_by_identity`` its identity-bootstrap interval (the evaluation's
+        resamples and confidence);
         ``vs_fits``: the same against the fits of the Voxceleb-3D validation identities' photos,
         those with a pose: an imported release's have none, counted as ``n_without_pose``;
         counts) and ``reports/plots/pretrain_teacher.csv``. With ``teacher.checkpoint`` set, a
@@ -32,7 +35,7 @@ from voice2mesh.train.determinism import training_device
 from voice2mesh.train.distributed import is_main
 from voice2mesh.train.loop import Schedule
 from voice2mesh.train.precision import schedule_options
-from voice2mesh.train.teacher import evaluate_teacher, train_teacher
+from voice2mesh.train.teacher import evaluate_teacher, shape_ratio_interval, train_teacher
 from voice2mesh.train.teacher_data import build_corpus_dataset, build_teacher_dataset
 
 METRICS = Path("metrics/pretrain_teacher.json")
@@ -82,6 +85,15 @@ def run(params: Params, metrics: Path = METRICS, plot: Path = PLOT, quiet: bool 
     baseline = out.get("shape_rmse_mean_baseline")
     out |= {
         "shape_rmse_ratio": out["shape_rmse"] / baseline if baseline else None,
+        "shape_rmse_ratio_by_identity": shape_ratio_interval(
+            teacher,
+            corpus.crops[holdout],
+            corpus.labels[holdout],
+            corpus.identities[holdout],
+            params.evaluate.n_resamples,
+            params.seed,
+            params.evaluate.confidence,
+        ),
         "vs_fits": vs_fits | {"n_images": int(posed.sum()), "n_without_pose": int((~posed).sum())},
         "n_images": len(corpus.crops),
         "n_holdout": int(np.sum(holdout)),

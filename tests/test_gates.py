@@ -82,6 +82,18 @@ def test_the_gender_gate_shows_the_probes_ceiling_at_the_gans_resolution(tmp_pat
     assert "0.53 (probe 0.940; 0.695 on the photos at the GAN's resolution) (missed)" in gender
 
 
+def test_the_teacher_gate_shows_the_identity_interval_when_the_stage_gives_one(
+    tmp_path: Path,
+) -> None:
+    folder = _metrics(tmp_path / "a", agreement=0.53, unsup=0.029, p_mean_face=0.07)
+    pooled = {"ratio": 0.65, "ci_low": 0.61, "ci_high": 0.712, "n_identities": 80}
+    teacher = {"shape_rmse_ratio": 0.65, "shape_rmse_ratio_by_identity": pooled}
+    (folder / "pretrain_teacher.json").write_text(json.dumps(teacher))
+    rows = gate_table({"a": folder}).splitlines()[2:]
+    ratio = next(r for r in rows if r.startswith("| teacher: held-out"))
+    assert ratio.endswith("| 0.650, over 80 identities [0.610, 0.712] (met) |")
+
+
 def test_a_missing_metric_reads_as_a_dash(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     rows = gate_table({"x": tmp_path / "empty"}).splitlines()[2:]

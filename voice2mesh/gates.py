@@ -37,8 +37,18 @@ def _read(folder: Path) -> dict:
 
 
 def _teacher_ratio(m: dict) -> tuple[str, bool] | None:
-    ratio = (m["teacher"] or {}).get("shape_rmse_ratio")
-    return None if ratio is None else (f"{ratio:.3f}", ratio <= 0.7)
+    """The held-out ratio, with its identity-bootstrap interval where the stage gives one."""
+    teacher = m["teacher"] or {}
+    ratio = teacher.get("shape_rmse_ratio")
+    if ratio is None:
+        return None
+    shown, pooled = f"{ratio:.3f}", teacher.get("shape_rmse_ratio_by_identity")
+    if pooled:
+        shown += (
+            f", over {pooled['n_identities']} identities [{pooled['ci_low']:.3f}, "
+            f"{pooled['ci_high']:.3f}]"
+        )
+    return shown, ratio <= 0.7
 
 
 def _gan(key: str, text: Callable[[float, dict], str], holds: Callable[[float, dict], bool]):

@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F  # noqa: N812
 
 from voice2mesh.config import TeacherParams
+from voice2mesh.evaluation.stats import bootstrap_indices, percentile_ci
 from voice2mesh.facemodel.bfm import N_POSE, N_SHAPE
 from voice2mesh.models.mobilenet import crops_to_input
 from voice2mesh.models.teacher import Teacher
@@ -104,6 +105,42 @@ def evaluate_teacher(teacher: Teacher, crops: np.ndarray, labels: np.ndarray) ->
     val_mse = F.mse_loss(predict_whitened(teacher, crops), z).item()
     shape_rmse = shape_error(teacher, crops, labels[:, N_POSE : N_POSE + N_SHAPE])
     return {"val_mse": val_mse, "shape_rmse": shape_rmse}
+
+
+def shape_ratio_interval(
+    teacher: Teacher,
+    crops: np.ndarray,
+    labels: np.ndarray,
+    identities: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> dict[str, float | int] | None:
+    """How sure the held-out ``shape_rmse_ratio`` is: an identity bootstrap of it.
+
+    The ratio is the teacher's raw shape RMSE over that of predicting its training mean
+    (``teacher.param_mean``) on the same crops; an identity's photos share one shape, so the
+    unit resampled is the identity. Returns ``ratio`` (on all crops), ``ci_low``, ``ci_high``
+    and ``n_identities``; None without crops.
+    """
+    if not len(crops):
+        return None
+    shape = slice(N_POSE, N_POSE + N_SHAPE)
+    truth = np.asarray(labels, np.float64)[:, shape]
+    mean = teacher.param_mean.cpu().numpy().astype(np.float64)[shape]
+    error = np.sum((teacher.predict_params(crops)[:, shape] - truth) ** 2, axis=1)  # (N,)
+    spread = np.sum((truth - mean) ** 2, axis=1)  # (N,) the mean predictor's
+    names, owner = np.unique(np.asarray(identities, str), return_inverse=True)
+    error, spread = np.bincount(owner, error), np.bincount(owner, spread)  # per identity
+    drawn = bootstrap_indices(len(names), n_resamples, seed)  # (B, S)
+    ratios = np.sqrt(error[drawn].sum(axis=1) / spread[drawn].sum(axis=1))
+    low, high = percentile_ci(ratios, confidence)
+    return {
+        "ratio": float(np.sqrt(error.sum() / spread.sum())),
+        "ci_low": low,
+        "ci_high": high,
+        "n_identities": len(names),
+    }
 
 
 class TeacherTask(Task):
