@@ -55,6 +55,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "2-core machine, numba kernels cached); the outputs come out byte-identical, so "
         "`dvc status` stays clean. `dvc repro` adds DVC's hashing of the data folders",
     ),
+    "evaluate": (
+        "The evaluate stage by phase (target: ≤ 30 s)",
+        "`stages.evaluate.run` on the default params and the pipeline's `data/` (outputs to a "
+        "temporary folder), each phase timed by wrapping the function the stage calls; the "
+        "scoring's share is what an exact speed-up of the metrics could act on",
+    ),
     "throughput": (
         "Training throughput at the paper's sizes",
         "one optimizer step of each training stage's networks at the paper's widths and batch "
