@@ -21,7 +21,12 @@ from voice2mesh.checkpoint import load_model, read_model, read_state, save_model
 from voice2mesh.config import FaceModelParams, SupervisedParams, as_dict
 from voice2mesh.models import SpeakerClassifier, VoiceEncoderConfig
 from voice2mesh.train.loop import Schedule, Trained
-from voice2mesh.train.supervised import SupervisedTask, train_supervised
+from voice2mesh.train.supervised import (
+    SupervisedTask,
+    referenced_identities,
+    regression_loss,
+    train_supervised,
+)
 
 N_TRAIN, N_VAL, PER_SPEAKER, N_SHAPE = 6, 2, 3, 4
 ENCODER = VoiceEncoderConfig(channels=(16, 16))
@@ -247,3 +252,17 @@ def test_the_encoder_must_be_a_voice_encoder(world: World, tmp_path: Path) -> No
             wrong,
             Schedule(TINY.iterations, TINY.eval_every, 1),
         )
+
+
+def test_the_pairs_are_the_splits_identities_with_a_finite_reference() -> None:
+    voices = pd.DataFrame({"identity": ["a", "b", "c", "d"], "split": ["train"] * 3 + ["val"]})
+    references = pd.DataFrame({"identity": ["a", "b", "d", "e"]})
+    shapes = np.array([[0.0], [np.nan], [1.0], [2.0]])  # b's fit failed
+    assert referenced_identities(voices, references, shapes, "train") == {"a"}
+    assert referenced_identities(voices, references, shapes, "val") == {"d"}
+
+
+def test_the_loss_pulls_the_expression_head_to_neutral_when_it_has_one() -> None:
+    shape, targets = torch.ones(4, 3), torch.zeros(4, 3)
+    assert regression_loss(shape, torch.zeros(4, 0), targets).item() == 1.0
+    assert regression_loss(shape, torch.full((4, 2), 2.0), targets).item() == 5.0

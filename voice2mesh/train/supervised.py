@@ -93,6 +93,32 @@ def target_stats(raw: np.ndarray, n_expression: int) -> tuple[np.ndarray, np.nda
     return np.concatenate([raw.mean(axis=0), zeros]), np.concatenate([raw.std(axis=0), zeros])
 
 
+def referenced_identities(
+    voices: pd.DataFrame, references: pd.DataFrame, reference_shape: np.ndarray, split: str
+) -> set[str]:
+    """The identities of manifest ``split`` that have a finite reference shape."""
+    finite = np.isfinite(reference_shape).all(axis=1)
+    with_ref = set(references.identity[finite].astype(str))
+    return set(voices.loc[voices.split == split, "identity"].astype(str)) & with_ref
+
+
+def normalised_targets(raw: np.ndarray, mean: np.ndarray, target_std: torch.Tensor) -> np.ndarray:
+    """(N, Ks) float32 z-scores of raw shapes (N, Ks) under the model's target statistics."""
+    ks = raw.shape[1]
+    return ((raw - mean[:ks]) / target_std[:ks].cpu().numpy()).astype(np.float32)
+
+
+def regression_loss(
+    shape: torch.Tensor, expression: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """MSE of the shape head (B, Ks) on its targets, plus that of the expression head (B, Ke)
+    on zero when it has outputs (the references are neutral)."""
+    loss = F.mse_loss(shape, targets)
+    if expression.shape[1]:
+        loss = loss + F.mse_loss(expression, torch.zeros_like(expression))
+    return loss
+
+
 class SupervisedTask(SpeakerTask):
     """The regressor from the pretrained encoder onto the identities' reference shapes."""
 
@@ -109,10 +135,8 @@ class SupervisedTask(SpeakerTask):
         seed, device = schedule.seed, schedule.device
         store, voices, references, reference_shape = data
         ks, ke = face_model.n_shape, face_model.n_expression
-        finite = np.isfinite(reference_shape).all(axis=1)
-        with_ref = set(references.identity[finite].astype(str))
-        train_ids = set(voices.loc[voices.split == "train", "identity"].astype(str))
-        self.split = _all_train(split_speakers(store.index, train_ids & with_ref))
+        train_ids = referenced_identities(voices, references, reference_shape, "train")
+        self.split = _all_train(split_speakers(store.index, train_ids))
         raw = reference_targets(self.split.speakers, references, reference_shape, ks)  # (S, Ks)
         mean, std = target_stats(raw, ke)
         encoder = load_voice_encoder(encoder_path)
@@ -121,21 +145,20 @@ class SupervisedTask(SpeakerTask):
         if cfg.freeze_encoder:
             model.freeze_encoder()
         self.model = model.to(device)
-        z_shape = ((raw - mean[:ks]) / model.target_std[:ks].cpu().numpy()).astype(np.float32)
+        z_shape = normalised_targets(raw, mean, model.target_std)
         self.targets = torch.from_numpy(z_shape).to(device)  # (S, Ks) normalised targets
         self.batches, _ = speaker_batches(store, self.split, cfg, schedule)
-        val_ids = set(voices.loc[voices.split == "val", "identity"].astype(str)) & with_ref
+        val_ids = referenced_identities(voices, references, reference_shape, "val")
         index = store.index.reset_index(drop=True).identity.astype(str)
         val_rows = np.flatnonzero(index.isin(val_ids).to_numpy())
         self.val = load_utterances(store, val_rows)
         val_raw = reference_targets(tuple(index.iloc[val_rows]), references, reference_shape, ks)
-        scale = model.target_std[:ks].cpu().numpy()
-        self.val_targets = ((val_raw - mean[:ks]) / scale).astype(np.float32)  # (V, Ks)
+        self.val_targets = normalised_targets(val_raw, mean, model.target_std)  # (V, Ks)
         self.n_val_identities = len(set(index.iloc[val_rows]))
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optims = {"adam": torch.optim.Adam(trainable, lr=cfg.lr)}
         self.settings = settings(cfg) | {"n_shape": ks, "n_expression": ke}
-        self.cfg, self.seed, self.device, self.n_expression = cfg, seed, device, ke
+        self.cfg, self.seed, self.device = cfg, seed, device
 
     def data(self) -> dict:
         return super().data() | {"targets": digest(self.targets)}
@@ -143,9 +166,7 @@ class SupervisedTask(SpeakerTask):
     def step(self, step: int) -> dict[str, float]:
         x, labels = (shard(t) for t in self.batches[step])  # this rank's rows of the batch
         shape, expression = self.net(x.to(self.device))  # (B, Ks), (B, Ke)
-        loss = F.mse_loss(shape, self.targets[labels.to(self.device)])
-        if self.n_expression:
-            loss = loss + F.mse_loss(expression, torch.zeros_like(expression))
+        loss = regression_loss(shape, expression, self.targets[labels.to(self.device)])
         self.optims["adam"].zero_grad(set_to_none=True)
         loss.backward()
         self.optims["adam"].step()

@@ -26,7 +26,13 @@ from voice2mesh.encoders.store import EmbeddingStore
 from voice2mesh.models.supervised_ge2e import Ge2eVoice2Mesh
 from voice2mesh.train.distributed import shard
 from voice2mesh.train.loop import Schedule, Task, Trained, digest, final, fit, seeded, settings
-from voice2mesh.train.supervised import reference_targets, target_stats
+from voice2mesh.train.supervised import (
+    normalised_targets,
+    reference_targets,
+    referenced_identities,
+    regression_loss,
+    target_stats,
+)
 
 
 def _rows(identities: pd.Series, wanted: set[str]) -> np.ndarray:
@@ -49,11 +55,8 @@ class SupervisedGe2eTask(Task):
         seed, device = schedule.seed, schedule.device
         store, voices, references, reference_shape = data
         ks, ke = face_model.n_shape, face_model.n_expression
-        finite = np.isfinite(reference_shape).all(axis=1)
-        with_ref = set(references.identity[finite].astype(str))
-        split = voices.assign(identity=voices.identity.astype(str))
-        train_ids = set(split.identity[split.split == "train"]) & with_ref
-        val_ids = set(split.identity[split.split == "val"]) & with_ref
+        train_ids = referenced_identities(voices, references, reference_shape, "train")
+        val_ids = referenced_identities(voices, references, reference_shape, "val")
         identities = store.index.identity.astype(str).reset_index(drop=True)
         train_rows, val_rows = _rows(identities, train_ids), _rows(identities, val_ids)
         self.speakers = tuple(sorted(set(identities.iloc[train_rows])))
@@ -71,18 +74,17 @@ class SupervisedGe2eTask(Task):
         model = seeded(seed, lambda: Ge2eVoice2Mesh(ks, ke, cfg.dropout))
         model.set_target_stats(torch.from_numpy(mean), torch.from_numpy(std))
         self.model = model.to(device)
-        scale = model.target_std[:ks].cpu().numpy()
-        self.targets = torch.from_numpy(((raw - mean[:ks]) / scale).astype(np.float32)).to(device)
+        self.targets = torch.from_numpy(normalised_targets(raw, mean, model.target_std)).to(device)
         self.x = torch.from_numpy(store.take(train_rows)).to(device)  # (N, 256)
         self.val_x = torch.from_numpy(store.take(val_rows)).to(device)  # (V, 256)
         val_raw = reference_targets(
             tuple(identities.iloc[val_rows]), references, reference_shape, ks
         )
-        self.val_targets = ((val_raw - mean[:ks]) / scale).astype(np.float32)  # (V, Ks)
+        self.val_targets = normalised_targets(val_raw, mean, model.target_std)  # (V, Ks)
         self.n_val_identities = len(set(identities.iloc[val_rows]))
         self.optims = {"adam": torch.optim.Adam(model.parameters(), lr=cfg.lr)}
         self.settings = settings(cfg) | {"n_shape": ks, "n_expression": ke}
-        self.cfg, self.seed, self.device, self.n_expression = cfg, seed, device, ke
+        self.cfg, self.seed, self.device = cfg, seed, device
 
     def data(self) -> dict:
         arrays = digest(self.x, self.labels, self.targets, self.val_x, self.val_targets)
@@ -96,9 +98,7 @@ class SupervisedGe2eTask(Task):
         picks = shard(rng.integers(0, len(self.x), self.cfg.batch_size))  # this rank's rows
         picks = torch.from_numpy(picks).to(self.device)
         shape, expression = self.net(self.x[picks])  # (B, Ks), (B, Ke)
-        loss = F.mse_loss(shape, self.targets[self.labels[picks]])
-        if self.n_expression:
-            loss = loss + F.mse_loss(expression, torch.zeros_like(expression))
+        loss = regression_loss(shape, expression, self.targets[self.labels[picks]])
         self.optims["adam"].zero_grad(set_to_none=True)
         loss.backward()
         self.optims["adam"].step()
